@@ -1,0 +1,70 @@
+"""apt command lines for a root, and the part of apt's output a user needs.
+
+Pure functions: the Root runs them in the sandbox; tests compare the lists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from deb_mock.errors import UsageError
+
+#: environment for every apt run: no questions, no pager
+APT_ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "DEBCONF_NONINTERACTIVE_SEEN": "true",
+    "APT_LISTCHANGES_FRONTEND": "none",
+}
+_BASE = ["apt-get", "--yes", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:_-]+)?[+-]?$")
+
+
+def check_package_names(names: Sequence[str]) -> None:
+    """Refuse anything that is not a package name (apt would read ``-x`` as an option)."""
+    if not names:
+        raise UsageError("no package names given")
+    for name in names:
+        if not _PACKAGE.match(name):
+            raise UsageError(f"'{name}' is not a valid Debian package name")
+
+
+def update_command() -> list[str]:
+    """Refresh the package lists."""
+    return [*_BASE, "update"]
+
+
+def install_command(packages: Sequence[str]) -> list[str]:
+    """Install ``packages`` (names, ``name=version`` or ``name/suite``)."""
+    return [*_BASE, "install", "--no-install-recommends", "--", *packages]
+
+
+def remove_command(packages: Sequence[str]) -> list[str]:
+    """Remove ``packages`` and what was installed only for them."""
+    return [*_BASE, "remove", "--autoremove", "--", *packages]
+
+
+def upgrade_command(packages: Sequence[str] = ()) -> list[str]:
+    """Upgrade everything (``dist-upgrade``, as sbuild does), or only ``packages``."""
+    if packages:
+        return [*_BASE, "install", "--only-upgrade", "--no-install-recommends", "--", *packages]
+    return [*_BASE, "dist-upgrade"]
+
+
+def installed_packages_command() -> list[str]:
+    """List installed packages for installed-pkgs.log."""
+    return ["dpkg-query", "--show", "--showformat=${binary:Package} ${Version}\\n"]
+
+
+def explain_failure(lines: Sequence[str]) -> str:
+    """apt's own explanation of a failure, cut to the lines that matter."""
+    keep: list[str] = []
+    in_unmet = False
+    for line in lines:
+        if "unmet dependencies" in line or "could not be installed" in line:
+            in_unmet = True
+        if line.startswith(("E:", "W: Failed")) or in_unmet and line.startswith(" "):
+            keep.append(line.strip())
+        elif in_unmet and line and not line.startswith(" ") and "unmet" not in line:
+            in_unmet = False
+    return "\n".join(dict.fromkeys(keep)) or "\n".join(lines[-5:])

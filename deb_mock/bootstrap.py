@@ -1,0 +1,178 @@
+"""Create a root's base tree with mmdebstrap, then prepare it for deb-mock.
+
+The mmdebstrap command line is a pure function of the config (tested by
+equality); no mirror is ever written here: without ``mirror`` mmdebstrap
+uses its default, and the host's proxy settings come from ``apt_proxy``.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from debian.deb822 import Deb822
+
+from deb_mock.config import Config
+from deb_mock.errors import ArchError, RootError
+
+#: apt settings written into every root (and given to mmdebstrap)
+APT_CONF_NAME = "90deb-mock"
+#: Debian architecture -> qemu-user binary format name
+QEMU_ARCH = {
+    "arm64": "aarch64",
+    "armhf": "arm",
+    "armel": "arm",
+    "i386": "i386",
+    "ppc64el": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64el": "mips64el",
+    "amd64": "x86_64",
+}
+
+
+def apt_options(config: Config) -> list[str]:
+    """apt configuration lines shared by the bootstrap and the root's apt.conf.d."""
+    options = [
+        'APT::Install-Recommends "false"',
+        'Acquire::Languages "none"',
+        'Dpkg::Use-Pty "false"',
+    ]
+    if config.apt_proxy:
+        options.append(f'Acquire::http::Proxy "{config.apt_proxy}"')
+    return options
+
+
+def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) -> list[str]:
+    """The mmdebstrap argument list that bootstraps ``config`` into ``target``."""
+    argv = [
+        "mmdebstrap",
+        "--mode=root",
+        f"--variant={config.variant}",
+        f"--architectures={config.architecture}",
+        f"--components={','.join(config.components)}",
+        "--skip=cleanup/apt/lists",
+    ]
+    if config.packages:
+        argv.append(f"--include={','.join(config.packages)}")
+    argv += [f"--keyring={keyring}" for keyring in config.keyrings]
+    argv += [f"--aptopt={option}" for option in apt_options(config) if "Proxy" in option]
+    argv += list(extra)
+    argv += [config.suite, str(target)]
+    if config.mirror:
+        argv.append(config.mirror)
+    return argv
+
+
+def host_architecture() -> str:
+    """The host's Debian architecture (dpkg's answer, or one derived from uname)."""
+    dpkg = shutil.which("dpkg")
+    if dpkg:
+        result = subprocess.run([dpkg, "--print-architecture"], capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def ensure_foreign_arch_support(architecture: str) -> str | None:
+    """Make sure binaries of ``architecture`` run here (qemu-user + binfmt_misc).
+
+    Returns a note of what was enabled, or None if nothing was needed. Raises
+    :class:`ArchError` with the packages to install when it cannot work.
+    """
+    host = host_architecture()
+    if architecture == host or (host == "amd64" and architecture == "i386"):
+        return None
+    qemu = QEMU_ARCH.get(architecture)
+    if qemu is None:
+        raise ArchError(f"architecture '{architecture}' is not known to deb-mock")
+    if _arch_runs(architecture):
+        return None
+    interpreter = shutil.which(f"qemu-{qemu}-static") or shutil.which(f"qemu-{qemu}")
+    if interpreter is None or shutil.which("update-binfmts") is None:
+        raise ArchError(
+            f"cannot run {architecture} binaries on this {host} host",
+            hint="install qemu-user-static binfmt-support arch-test (apt-get install ...)",
+        )
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    if not (misc / "register").exists():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)], check=False,
+                       capture_output=True)
+    subprocess.run(["update-binfmts", "--enable", f"qemu-{qemu}"], check=False, capture_output=True)
+    if not _arch_runs(architecture):
+        raise ArchError(
+            f"cannot run {architecture} binaries even after enabling binfmt qemu-{qemu}",
+            hint="check `arch-test " + architecture + "` and `update-binfmts --display`",
+        )
+    return f"enabled binfmt_misc emulation for {architecture} (qemu-{qemu})"
+
+
+def _arch_runs(architecture: str) -> bool:
+    arch_test = shutil.which("arch-test")
+    if arch_test is None:
+        raise ArchError(
+            f"cannot check whether {architecture} binaries run here",
+            hint="apt-get install arch-test qemu-user-static binfmt-support",
+        )
+    result = subprocess.run([arch_test, architecture], capture_output=True, text=True, check=False)
+    return result.returncode == 0
+
+
+def source_lines_for_deb_src(sources_list: str) -> list[str]:
+    """``deb-src`` twins of every one-line ``deb`` entry."""
+    lines = []
+    for line in sources_list.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("deb "):
+            lines.append("deb-src " + stripped[4:])
+    return lines
+
+
+def deb822_with_sources(text: str) -> str:
+    """A deb822 sources file whose every stanza also has ``deb-src`` in Types."""
+    stanzas = []
+    for paragraph in Deb822.iter_paragraphs(text.splitlines(keepends=True)):
+        types = paragraph.get("Types", "").split()
+        if "deb" in types and "deb-src" not in types:
+            paragraph["Types"] = " ".join([*types, "deb-src"])
+        stanzas.append(paragraph.dump())
+    return "\n".join(stanzas)
+
+
+def write_in_tree(tree: Path, relative: str, content: str) -> None:
+    """Write a file into a base tree that is not yet a root, refusing symlinked paths.
+
+    The base is fresh from mmdebstrap, but a symlink in it must never redirect
+    a write to the host.
+    """
+    path = tree
+    for part in Path(relative).parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            raise RootError(f"{tree}: refusing to write {relative}: {path} is a symlink")
+        path.mkdir(exist_ok=True)
+    final = path / Path(relative).name
+    if final.is_symlink():
+        raise RootError(f"{tree}: refusing to write {relative}: it is a symlink")
+    final.write_text(content, encoding="utf-8")
+
+
+def configure_sources(tree: Path, config: Config) -> None:
+    """Add deb-src entries (``deb_src``) and ``extra_sources`` to a fresh base."""
+    apt_dir = tree / "etc" / "apt"
+    if config.deb_src:
+        one_line = apt_dir / "sources.list"
+        if one_line.is_file() and not one_line.is_symlink():
+            src = source_lines_for_deb_src(one_line.read_text(encoding="utf-8"))
+            if src:
+                write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-src.list", "\n".join(src) + "\n")
+        for sources in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+            if not sources.is_symlink():
+                sources.write_text(deb822_with_sources(sources.read_text(encoding="utf-8")), encoding="utf-8")
+    if config.extra_sources:
+        write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-extra.list", "\n".join(config.extra_sources) + "\n")
+    write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)))

@@ -1,0 +1,300 @@
+"""The deb-mock command line: mock's modes and options, parsed and handed to Root.
+
+The CLI parses, loads the configuration, calls one Root method and reports:
+human output on stderr, one JSON object on stdout with --json, and an exit
+code from deb-mock(1)'s table. A user error never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pluggy
+
+from deb_mock import __version__, orphans
+from deb_mock.config import LoadedConfig, Override, describe, load_config
+from deb_mock.config.loader import to_plain
+from deb_mock.config.locate import list_configs
+from deb_mock.errors import DebMockError, ExitCode, Interrupted, UsageError
+from deb_mock.logs import Console
+from deb_mock.plugin_manager import config_sections, describe_plugins, drop_disabled, make_plugin_manager
+from deb_mock.result import RunResult
+from deb_mock.root import Root, RunOptions
+
+#: modes that print something and exit, without touching (or locking) a root
+INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill")
+#: modes that work on a root, in the order their flags are documented
+ROOT_MODES = ("init", "chroot", "shell", "install", "remove", "update", "copyin", "copyout",
+              "clean", "scrub")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as exit 5 instead of its own exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint="see deb-mock --help")
+
+
+def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
+    """The argument parser (plugins may add options through debmock_addoption)."""
+    parser = _Parser(prog="deb-mock", description="Clean, isolated, cached Debian build roots.")
+    modes = parser.add_argument_group("modes (one per run)")
+    exclusive = modes.add_mutually_exclusive_group()
+    add = exclusive.add_argument
+    add("--version", action="store_true", help="print the version and exit")
+    add("--list-chroots", action="store_true", help="list the known chroot configs")
+    add("--list-plugins", action="store_true", help="list plugins, their hooks and whether enabled")
+    add("--debug-config", action="store_true", help="print the merged config and where each value came from")
+    add("-p", "--print-root-path", action="store_true", help="print the root's mount point path")
+    add("--orphanskill", action="store_true", help="kill every process left in the root")
+    add("--init", action="store_true", help="create the root (instant if it exists)")
+    add("--chroot", action="store_true", help="run ARGS in the root (one argument: through /bin/sh -c), logged")
+    add("--shell", action="store_true", help="interactive shell in the root, or run ARGS; not logged")
+    add("-i", "--install", action="store_true", help="apt-get install ARGS (names or local .deb files)")
+    add("--remove", action="store_true", help="apt-get remove ARGS")
+    add("--update", action="store_true", help="apt-get update and dist-upgrade (or upgrade only ARGS)")
+    add("--copyin", action="store_true", help="copy host paths ARGS... into the root at the last ARG")
+    add("--copyout", action="store_true", help="copy root paths ARGS... to the host at the last ARG")
+    add("--clean", action="store_true", help="discard every change since init (the base is kept)")
+    add("--scrub", action="append", metavar="KIND", help="delete: chroot, results, all (repeatable, a,b)")
+    parser.add_argument("args", nargs="*", help="arguments of the mode")
+    opts = parser.add_argument_group("options")
+    opt = opts.add_argument
+    opt("-r", "--root", metavar="NAME|FILE", help="chroot config name or YAML file (default: default.yaml)")
+    opt("--uniqueext", metavar="EXT", help="a separate root from the same config (NAME-EXT)")
+    opt("--resultdir", metavar="DIR", type=Path, help="result directory (default <basedir>/<root>/result)")
+    opt("--config-opts", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    opt("--enable-plugin", action="append", default=[], metavar="NAME", help="enable a plugin")
+    opt("--disable-plugin", action="append", default=[], metavar="NAME", help="disable a plugin")
+    opt("--plugin-option", action="append", default=[], metavar="NAME:KEY=VALUE", help="set a plugin option")
+    opt("--lock-timeout", type=float, metavar="SECONDS", help="wait at most this long for a busy root, then exit 60")
+    opt("--offline", action="store_true", help="no network at all (apt uses what the root has)")
+    opt("--enable-network", action="store_true", help="give every command the host's network")
+    opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
+    opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
+    opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
+    opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
+    opt("-q", "--quiet", action="store_true", help="only errors")
+    opt("--debug", action="store_true", help="show tracebacks of internal errors")
+    if plugins is not None:
+        plugins.hook.debmock_addoption(parser=parser)
+    return parser
+
+
+def selected_mode(args: argparse.Namespace) -> str:
+    """The one mode the command line asks for."""
+    for mode in (*INFO_MODES, *ROOT_MODES):
+        if getattr(args, mode, None):
+            return mode
+    if args.args:
+        raise UsageError(f"'{args.args[0]}': no mode given", hint="use --init, --chroot, --install ... (see --help)")
+    raise UsageError("nothing to do: give a mode such as --init, --chroot or --shell")
+
+
+def overrides_from(args: argparse.Namespace) -> list[Override]:
+    """Command-line settings as config overrides, each labelled with its flag."""
+    from deb_mock.config.yamlsource import parse_option_value
+
+    result: list[Override] = []
+    for item in args.config_opts:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--config-opts '{item}': expected KEY=VALUE")
+        result.append(Override(key.strip(), parse_option_value(value), f"--config-opts {item}"))
+    for item in args.plugin_option:
+        name, sep, rest = item.partition(":")
+        key, sep2, value = rest.partition("=")
+        if not (sep and sep2 and name and key):
+            raise UsageError(f"--plugin-option '{item}': expected NAME:KEY=VALUE")
+        result.append(Override(f"plugins.{name}.{key}", parse_option_value(value), f"--plugin-option {item}"))
+    for name in args.enable_plugin:
+        result.append(Override(f"plugins.{name}.enabled", True, f"--enable-plugin {name}"))
+    for name in args.disable_plugin:
+        result.append(Override(f"plugins.{name}.enabled", False, f"--disable-plugin {name}"))
+    if args.offline:
+        result.append(Override("offline", True, "--offline"))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the deb-mock command; returns the exit code."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    json_mode = "--json" in (argv if argv is not None else sys.argv[1:])
+    console = Console(json_mode=json_mode, quiet=False, verbose=False)
+    result = RunResult(mode="")
+    try:
+        return _main(argv, result)
+    except DebMockError as exc:
+        console.error(str(exc))
+        result.exit_code, result.error = int(exc.exit_code), exc.message
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        result.exit_code, result.error = int(ExitCode.INTERRUPTED), "interrupted"
+    except Exception as exc:  # an internal error: the message, the traceback only with --debug
+        console.error(f"internal error: {type(exc).__name__}: {exc}")
+        if debug:
+            traceback.print_exc()
+        else:
+            console.error("run again with --debug to see where it happened")
+        result.exit_code, result.error = int(ExitCode.ERROR), f"{type(exc).__name__}: {exc}"
+    if json_mode:
+        print(result.to_json())
+    return result.exit_code
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _main(argv: Sequence[str] | None, result: RunResult) -> int:
+    plugins = make_plugin_manager()
+    args = build_parser(plugins).parse_intermixed_args(argv)
+    console = Console(json_mode=args.json, quiet=args.quiet, verbose=args.verbose)
+    mode = selected_mode(args)
+    result.mode = mode
+    if mode == "version":
+        return _emit(args, {"version": __version__}, f"deb-mock {__version__}")
+    if mode == "list_chroots":
+        entries = list_configs()
+        text = "\n".join(f"{e.name:<24} {e.description}" for e in entries)
+        return _emit(args, {"chroots": [{"name": e.name, "description": e.description,
+                                          "path": str(e.path)} for e in entries]}, text)
+    loaded = load_config(args.root, overrides_from(args), config_sections(plugins))
+    result.config_digest = loaded.digest
+    options = RunOptions(uniqueext=args.uniqueext, resultdir=args.resultdir, lock_timeout=args.lock_timeout,
+                         unpriv=args.unpriv, cwd=args.cwd, enable_network=args.enable_network)
+    if mode == "list_plugins":
+        return _list_plugins(args, plugins, loaded)
+    drop_disabled(plugins, loaded.config.plugins)
+    root = Root(loaded, plugins, console, options)
+    result.root = root.root_id
+    if mode == "debug_config":
+        return _emit(args, {"config": to_plain(loaded.config), "origins": _origins(loaded)}, describe(loaded))
+    if mode == "print_root_path":
+        return _emit(args, {"root_path": str(root.paths.mountpoint)}, str(root.paths.mountpoint))
+    if mode == "orphanskill":
+        killed = orphans.kill(root.marker)
+        console.info(f"killed {len(killed)} process(es) of {root.root_id}" if killed else "no processes left")
+        return _emit(args, {"killed": killed}, None)
+    return _run_root_mode(args, mode, root, result)
+
+
+def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult) -> int:
+    action = _root_action(args, mode, root)
+    result.resultdir = str(root.resultdir)
+    with root.locked(f"--{mode.replace('_', '-')}"):
+        root.prepare_resultdir()
+        try:
+            root.hook.debmock_configure(root=root)
+            returncode = action()
+            result.exit_code = returncode
+            if returncode != 0:
+                result.error = f"the command exited with status {returncode}"
+        except DebMockError as exc:
+            result.exit_code, result.error = int(exc.exit_code), exc.message
+            raise
+        except KeyboardInterrupt:
+            result.exit_code, result.error = int(ExitCode.INTERRUPTED), "interrupted"
+            raise Interrupted("interrupted: the run was stopped and its sandbox removed") from None
+        finally:
+            result.durations = root.logs.durations
+            _finish(root, result)
+    if args.json:
+        print(result.to_json())
+    elif mode == "init" and not args.quiet:
+        total = sum(result.durations.values())
+        root.console.info(f"root {root.root_id} is ready ({total:.1f}s)")
+    return result.exit_code
+
+
+def _finish(root: Root, result: RunResult) -> None:
+    try:
+        root.hook.debmock_process_logs(root=root, result=result)
+    finally:
+        root.hook.debmock_unconfigure(root=root)
+        if root.resultdir.is_dir():
+            result.write(root.resultdir)
+
+
+def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[], int]:
+    """The Root call for ``mode``, with its arguments checked before the lock is taken."""
+    items: list[str] = list(args.args)
+
+    def done(call: Callable[[], object]) -> Callable[[], int]:
+        def run() -> int:
+            call()
+            return 0
+        return run
+
+    if mode == "init":
+        _no_args(mode, items)
+        return done(root.init)
+    if mode == "chroot":
+        if not items:
+            raise UsageError("--chroot needs a command")
+        argv = ["/bin/sh", "-c", items[0]] if len(items) == 1 else items
+        echo = sys.stderr if args.json else sys.stdout
+        return lambda: root.chroot(argv, echo=echo)
+    if mode == "shell":
+        shell_argv = (["/bin/sh", "-c", items[0]] if len(items) == 1 else items) or None
+        return lambda: root.shell(shell_argv)
+    if mode in ("install", "remove"):
+        if not items:
+            raise UsageError(f"--{mode} needs package names")
+        return done(lambda: getattr(root, mode)(items))
+    if mode == "update":
+        return done(lambda: root.update(items))
+    if mode in ("copyin", "copyout"):
+        if len(items) < 2:
+            raise UsageError(f"--{mode} needs at least one source and a destination")
+        return done(lambda: getattr(root, mode)(items[:-1], items[-1]))
+    if mode == "clean":
+        _no_args(mode, items)
+        return done(root.clean)
+    if mode == "scrub":
+        kinds = [k.strip() for value in args.scrub for k in value.split(",") if k.strip()]
+        return done(lambda: root.scrub(kinds))
+    raise UsageError(f"unknown mode {mode}")
+
+
+def _no_args(mode: str, items: list[str]) -> None:
+    if items:
+        raise UsageError(f"--{mode} takes no arguments (got {' '.join(items)})")
+
+
+def _list_plugins(args: argparse.Namespace, plugins: pluggy.PluginManager, loaded: LoadedConfig) -> int:
+    enabled = {name for name, settings in loaded.config.plugins.items() if getattr(settings, "enabled", True)}
+    active = make_plugin_manager()
+    for name in list(dict(active.list_name_plugin())):
+        if name not in enabled and active.get_plugin(name) is not None:
+            active.unregister(name=name)
+    infos = describe_plugins(plugins, active)
+    text = "\n".join(
+        f"{i.name:<12} {i.version:<8} {'enabled ' if i.enabled else 'disabled'} {i.source:<10} {', '.join(i.hooks)}"
+        for i in infos
+    )
+    return _emit(args, {"plugins": [vars(i) | {"hooks": list(i.hooks)} for i in infos]}, text)
+
+
+def _origins(loaded: LoadedConfig) -> dict[str, str]:
+    return {".".join(path): origin for path, origin in sorted(loaded.merged.origins.items())}
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str | None) -> int:
+    if args.json:
+        print(json.dumps({"status": "success", "exit_code": 0, **data}, indent=2, default=str))
+    elif text is not None:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

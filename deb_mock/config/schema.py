@@ -1,0 +1,88 @@
+"""The configuration schema: frozen, typed dataclasses read once per run.
+
+Every key a user may write in a YAML config is a field here, with its default.
+deb-mock.yaml(5) documents the same keys; a unit test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+DEFAULT_BASEDIR = "/var/lib/deb-mock"
+DEFAULT_CACHE_TOPDIR = "/var/cache/deb-mock"
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """How commands are isolated inside a root."""
+
+    #: hostname seen inside the root (never the host's)
+    hostname: str = "deb-mock"
+    #: size of the tmpfs mounted on /tmp (tmpfs size= syntax)
+    tmp_size: str = "2G"
+    #: when /tmp is a fresh tmpfs: "build" (package builds only), "always" or "never";
+    #: otherwise /tmp is the root's own and persists like the rest of the root
+    tmpfs_tmp: Literal["build", "always", "never"] = "build"
+    #: "ro" mounts a read-only sysfs on /sys, "none" leaves /sys empty
+    sys: Literal["ro", "none"] = "ro"
+    #: network for --chroot/--shell and apt: "host" shares the host's, "off" gives loopback only
+    network: Literal["host", "off"] = "host"
+    #: extra environment variables for every command in the root
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A root's whole configuration after all layers were merged."""
+
+    #: name of the root (defaults to the config file's name)
+    name: str = ""
+    #: one line shown by --list-chroots
+    description: str = ""
+    #: Debian suite (codename or symbolic name) to bootstrap
+    suite: str = "trixie"
+    #: Debian architecture of the root
+    architecture: str = "amd64"
+    #: mmdebstrap variant: buildd for build roots, minbase, apt, important, standard ...
+    variant: str = "buildd"
+    #: archive components
+    components: tuple[str, ...] = ("main",)
+    #: archive URI; empty means mmdebstrap's default mirror
+    mirror: str | None = None
+    #: HTTP proxy for apt (bootstrap and every apt run)
+    apt_proxy: str | None = None
+    #: extra packages installed by the bootstrap
+    packages: tuple[str, ...] = ()
+    #: add deb-src lines for every deb line, so that sources can be fetched
+    deb_src: bool = False
+    #: extra one-line apt sources ("deb URI SUITE COMPONENTS")
+    extra_sources: tuple[str, ...] = ()
+    #: extra keyring files given to mmdebstrap
+    keyrings: tuple[str, ...] = ()
+    #: templates merged before this file (names or paths); consumed while loading
+    templates: tuple[str, ...] = ()
+    #: where roots live
+    basedir: str = DEFAULT_BASEDIR
+    #: where caches live
+    cache_topdir: str = DEFAULT_CACHE_TOPDIR
+    #: result directory; empty means <basedir>/<root>/result
+    resultdir: str | None = None
+    #: never use the network (apt works from what the root already has)
+    offline: bool = False
+    #: name and uid of the unprivileged user created in every root
+    build_user: str = "build"
+    build_uid: int = 1000
+    #: minutes after which apt's lists are refreshed before an install
+    apt_lists_max_age: int = 60
+    #: seconds to wait for a busy root's lock; empty means wait for ever
+    lock_timeout: float | None = None
+    #: sandbox settings
+    sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
+    #: per-plugin settings, checked against each plugin's own dataclass
+    plugins: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def plugin(self, name: str) -> Any:
+        """The typed settings of plugin ``name`` (its dataclass instance)."""
+        return self.plugins[name]

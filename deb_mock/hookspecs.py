@@ -1,0 +1,116 @@
+"""The plugin contract: every hook deb-mock calls, typed and documented.
+
+Plugins implement these with ``@deb_mock.hookimpl`` (pluggy, project name
+``deb_mock``). Hooks are always called with keyword arguments, so a spec may
+gain parameters without breaking plugins that do not take them. A plugin that
+implements a hook not listed here is refused when it is loaded
+(``check_pending``), instead of being silently ignored.
+
+``root`` is the :class:`deb_mock.root.Root` of the run: plugins read
+``root.config``, ``root.paths``, ``root.resultdir`` and ``root.logs`` and may run
+commands with ``root.run_in_root``; they never call the CLI or each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from deb_mock.result import RunResult
+    from deb_mock.root import Root
+    from deb_mock.sandbox.spec import Mount
+
+PROJECT = "deb_mock"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def debmock_addoption(parser: argparse.ArgumentParser) -> None:
+    """Add command-line options while the CLI parser is built."""
+
+
+@hookspec
+def debmock_config_sections() -> dict[str, type]:  # type: ignore[empty-body]
+    """Return ``{plugin_name: SettingsDataclass}``: the plugin's config section.
+
+    The dataclass must be frozen and have an ``enabled: bool`` field; its
+    fields are the keys users may write under ``plugins: {plugin_name: ...}``.
+    Called before the configuration is validated.
+    """
+
+
+@hookspec
+def debmock_configure(root: Root) -> None:
+    """The configuration is frozen; nothing has touched the root yet."""
+
+
+@hookspec(firstresult=True)
+def debmock_root_restore(root: Root, target: Path) -> bool | None:
+    """Fill the empty directory ``target`` with a base tree from a cache.
+
+    Return True if restored (no bootstrap follows), None to let others try.
+    """
+
+
+@hookspec(firstresult=True)
+def debmock_root_bootstrap(root: Root, target: Path) -> bool | None:
+    """Create the base tree in ``target``; the mmdebstrap implementation runs last."""
+
+
+@hookspec
+def debmock_bootstrap_args(root: Root) -> list[str]:  # type: ignore[empty-body]
+    """Return extra mmdebstrap options (proxies, caches, hooks)."""
+
+
+@hookspec
+def debmock_root_initialized(root: Root, restored: bool) -> None:
+    """A new base was created (``restored``: it came from a cache)."""
+
+
+@hookspec
+def debmock_mounts(root: Root, purpose: str) -> list[Mount]:  # type: ignore[empty-body]
+    """Return mounts for a sandbox entry; ``purpose`` is chroot, shell, apt, init, copy."""
+
+
+@hookspec
+def debmock_pre_apt(root: Root, argv: list[str]) -> None:
+    """apt is about to run in the root with ``argv``."""
+
+
+@hookspec
+def debmock_post_apt(root: Root, argv: list[str], returncode: int) -> None:
+    """apt ran in the root and exited with ``returncode``."""
+
+
+@hookspec
+def debmock_enter(root: Root, purpose: str) -> None:
+    """A --chroot or --shell session is about to start."""
+
+
+@hookspec
+def debmock_exit(root: Root, purpose: str, returncode: int) -> None:
+    """A --chroot or --shell session ended with ``returncode``."""
+
+
+@hookspec
+def debmock_scrub_kinds() -> list[str]:  # type: ignore[empty-body]
+    """Return the ``--scrub`` kinds this plugin handles (its caches)."""
+
+
+@hookspec
+def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+    """Delete what this plugin owns for the given ``--scrub`` kinds ("all" included)."""
+
+
+@hookspec
+def debmock_process_logs(root: Root, result: RunResult) -> None:
+    """The run is over (whatever its outcome); post-process the result directory."""
+
+
+@hookspec
+def debmock_unconfigure(root: Root) -> None:
+    """Last call of every run, even a failed one: release what debmock_configure took."""

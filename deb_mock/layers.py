@@ -1,0 +1,169 @@
+"""A root on disk: the base, snapshot layers, the writable upper, state.json.
+
+    <basedir>/<root>/base/       bootstrapped once, never written after init
+    <basedir>/<root>/layers/N/   frozen snapshot layers
+    <basedir>/<root>/upper/      the current writable layer (+ work/)
+    <basedir>/<root>/mnt/        mount point, used only inside private namespaces
+    <basedir>/<root>/state.json  layer stack, digests, times
+    <basedir>/<root>.lock        the root's lock (outside, so scrubbing keeps it)
+
+The merged root is an overlay of upper over the layers over base, mounted only
+inside the sandbox's own mount namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from deb_mock.errors import RootError
+from deb_mock.sandbox.spec import OverlayRoot
+
+STATE_VERSION = 1
+_FORBIDDEN_IN_PATHS = (":", ",", "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class RootPaths:
+    """Every path of one root."""
+
+    top: Path
+
+    @property
+    def base(self) -> Path:
+        return self.top / "base"
+
+    @property
+    def layers(self) -> Path:
+        return self.top / "layers"
+
+    @property
+    def upper(self) -> Path:
+        return self.top / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.top / "work"
+
+    @property
+    def mountpoint(self) -> Path:
+        return self.top / "mnt"
+
+    @property
+    def state_file(self) -> Path:
+        return self.top / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.top.with_name(self.top.name + ".lock")
+
+    @property
+    def default_resultdir(self) -> Path:
+        return self.top / "result"
+
+    def incoming_base(self) -> Path:
+        """Where a bootstrap writes before the base is renamed into place."""
+        return self.top / f"base.incoming-{os.getpid()}"
+
+
+class LayerStore:
+    """Reads and changes the layer stack of one root; callers hold the root lock."""
+
+    def __init__(self, paths: RootPaths) -> None:
+        for bad in _FORBIDDEN_IN_PATHS:
+            if bad in str(paths.top):
+                raise RootError(f"{paths.top}: a root path must not contain {bad!r} (overlayfs options)")
+        self.paths = paths
+
+    def state(self) -> dict[str, Any]:
+        """state.json, or an empty state for a root that was never initialised."""
+        try:
+            data = json.loads(self.paths.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise RootError(f"{self.paths.state_file}: unreadable root state ({exc}); run --scrub=chroot") from None
+        if not isinstance(data, dict):
+            raise RootError(f"{self.paths.state_file}: unreadable root state; run --scrub=chroot")
+        return data
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        """Replace state.json atomically (temporary file, fsync, rename)."""
+        state = {**state, "version": STATE_VERSION}
+        tmp = self.paths.state_file.with_suffix(f".tmp-{os.getpid()}")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.paths.state_file)
+
+    def is_initialized(self) -> bool:
+        """True once a base was completely created and recorded."""
+        return self.paths.base.is_dir() and bool(self.state().get("base"))
+
+    def remove_leftovers(self) -> None:
+        """Delete half-made bases and temporary files of interrupted runs."""
+        if not self.paths.top.is_dir():
+            return
+        for entry in self.paths.top.iterdir():
+            if entry.name.startswith("base.incoming-") or entry.name.startswith("state.tmp-"):
+                remove_tree(entry)
+
+    def commit_base(self, incoming: Path, info: dict[str, Any]) -> None:
+        """Move a finished base into place and record it; the root starts with an empty upper."""
+        if self.paths.base.exists():
+            remove_tree(self.paths.base)
+        os.replace(incoming, self.paths.base)
+        self.reset_upper()
+        self.write_state({"base": {**info, "created": time.time()}, "layers": []})
+
+    def ensure_upper(self) -> None:
+        """Create the upper and work directories if they are missing."""
+        self.paths.upper.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.paths.work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    def reset_upper(self) -> None:
+        """Discard every change made on top of the base and the snapshot layers."""
+        for path in (self.paths.upper, self.paths.work):
+            if path.exists():
+                remove_tree(path)
+        self.ensure_upper()
+
+    def lower_dirs(self) -> tuple[str, ...]:
+        """Lower layers for overlayfs, topmost first, the base last."""
+        names = self.state().get("layers", [])
+        return (*(str(self.paths.layers / n) for n in reversed(names)), str(self.paths.base))
+
+    def overlay(self) -> OverlayRoot:
+        """The overlay root of the current stack."""
+        self.ensure_upper()
+        return OverlayRoot(
+            lowers=self.lower_dirs(),
+            upper=str(self.paths.upper),
+            work=str(self.paths.work),
+            mountpoint=str(self.paths.mountpoint),
+        )
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree or file, clearing immutable flags ostree may have set."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    try:
+        shutil.rmtree(path)
+    except PermissionError:
+        chattr = shutil.which("chattr")
+        if chattr:
+            import subprocess
+
+            subprocess.run([chattr, "-R", "-i", str(path)], check=False, capture_output=True)
+        shutil.rmtree(path)

@@ -1,0 +1,46 @@
+"""Where the bundled configuration lives, in a wheel and in a source checkout.
+
+The brief keeps ``etc/`` and ``chroot-configs/`` at the top of the repository;
+pyproject maps them into ``deb_mock.data``. An editable install or a plain
+checkout finds them beside the package instead.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+_SOURCE_TREE = Path(__file__).resolve().parent.parent
+
+
+def _package_dir(package: str, fallback: Path) -> Path:
+    try:
+        traversable = resources.files(package)
+        path = Path(str(traversable))
+        if path.is_dir():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return fallback
+
+
+def bundled_etc_dir() -> Path:
+    """The shipped site-defaults and default config."""
+    return _package_dir("deb_mock.data.etc", _SOURCE_TREE / "etc" / "deb-mock")
+
+
+def bundled_chroot_configs_dir() -> Path:
+    """The shipped chroot configs (one YAML per root)."""
+    return _package_dir("deb_mock.data.chroot_configs", _SOURCE_TREE / "chroot-configs")
+
+
+def system_config_dir() -> Path:
+    """/etc/deb-mock, or ``$DEB_MOCK_SYSCONFDIR`` (tests and relocated installs)."""
+    return Path(os.environ.get("DEB_MOCK_SYSCONFDIR", "/etc/deb-mock"))
+
+
+def user_config_file() -> Path:
+    """~/.config/deb-mock/config.yaml, honouring ``$XDG_CONFIG_HOME``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "deb-mock" / "config.yaml"

@@ -1,0 +1,77 @@
+"""The result of a run: what --json prints and result.json holds.
+
+Build systems read this instead of scraping logs, so its keys are stable:
+status, exit_code, root, mode, durations, artifacts (path, size, sha256),
+config_digest, resultdir, and error when the run failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """One file a run produced."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> Artifact:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return cls(str(path), path.stat().st_size, digest.hexdigest())
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Outcome of one deb-mock run."""
+
+    mode: str
+    root: str = ""
+    exit_code: int = 0
+    error: str | None = None
+    durations: dict[str, float] = dataclasses.field(default_factory=dict)
+    artifacts: list[Artifact] = dataclasses.field(default_factory=list)
+    config_digest: str = ""
+    resultdir: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "success" if self.exit_code == 0 else "failure"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "root": self.root,
+            "mode": self.mode,
+            "durations": {k: round(v, 3) for k, v in self.durations.items()},
+            "artifacts": [dataclasses.asdict(a) for a in self.artifacts],
+            "config_digest": self.config_digest,
+            "resultdir": self.resultdir,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        data.update(self.extra)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def write(self, resultdir: Path) -> None:
+        """Write result.json atomically into ``resultdir``."""
+        target = resultdir / "result.json"
+        tmp = target.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, target)

@@ -1,0 +1,527 @@
+"""Root: the public Python API of deb-mock.
+
+A Root is one named, isolated Debian tree (config name plus optional
+uniqueext). It orchestrates: it asks plugins at fixed points (hooks), lets
+the layer store say which directories make up the tree, and runs every
+command that touches the tree inside the sandbox. The CLI only parses
+arguments and calls these methods; an orchestrator can do the same::
+
+    from deb_mock.api import open_root
+    with open_root("trixie-amd64", mode="install") as root:
+        root.init()
+        root.install(["hello"])
+        root.chroot(["hello"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import pluggy
+
+from deb_mock import apt, bootstrap, orphans
+from deb_mock.config import Config, LoadedConfig
+from deb_mock.errors import AptError, BootstrapError, ResultDirError, RootError, UsageError
+from deb_mock.layers import LayerStore, RootPaths, remove_tree
+from deb_mock.locks import root_lock
+from deb_mock.logs import Console, RunLogs, StageOutput
+from deb_mock.sandbox.runner import OutputSink, run_captured, run_interactive
+from deb_mock.sandbox.spec import (
+    DEFAULT_PATH,
+    Bind,
+    DirectoryRoot,
+    Mount,
+    RootFs,
+    SandboxSpec,
+    Tmpfs,
+)
+
+#: where per-run helper mounts (copyin sources, local .debs) appear inside the root
+RUN_DIR = "/run/deb-mock"
+#: copy into a directory that is created when missing ($1 = directory, then the sources)
+COPY_INTO_DIR = 'set -e; d=$1; shift; mkdir -p -- "$d"; exec cp -a --no-preserve=ownership -- "$@" "$d"'
+#: copy one source to a path: into it if it is a directory, else as that name
+COPY_TO_PATH = (
+    'set -e; d=$1; shift; if [ -d "$d" ]; then exec cp -a --no-preserve=ownership -- "$1" "$d"; fi; '
+    'mkdir -p -- "$(dirname -- "$d")"; exec cp -a --no-preserve=ownership -T -- "$1" "$d"'
+)
+#: --scrub kinds handled by the core; plugins add theirs
+CORE_SCRUB_KINDS = ("chroot", "results", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Per-run choices that are not configuration (they come from the command line)."""
+
+    uniqueext: str | None = None
+    resultdir: Path | None = None
+    lock_timeout: float | None = None
+    unpriv: bool = False
+    cwd: str | None = None
+    enable_network: bool = False
+
+
+class Root:
+    """One deb-mock root and everything a run can do with it."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        plugins: pluggy.PluginManager,
+        console: Console,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.config: Config = loaded.config
+        self.options = options or RunOptions()
+        self.console = console
+        self.plugins = plugins
+        self.hook = plugins.hook
+        suffix = f"-{self.options.uniqueext}" if self.options.uniqueext else ""
+        self.root_id = f"{self.config.name}{suffix}"
+        self.paths = RootPaths(Path(self.config.basedir) / self.root_id)
+        self.store = LayerStore(self.paths)
+        configured = Path(self.config.resultdir) if self.config.resultdir else None
+        self.resultdir = self.options.resultdir or configured or self.paths.default_resultdir
+        self.logs = RunLogs(self.resultdir, console)
+        self.marker = str(self.paths.top)
+
+    # -- run life cycle -------------------------------------------------------------
+
+    def prepare_resultdir(self) -> None:
+        """Create the result directory; exit 70 if it cannot be written."""
+        try:
+            self.resultdir.mkdir(parents=True, exist_ok=True)
+            probe = self.resultdir / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ResultDirError(f"result directory {self.resultdir}: {exc.strerror}") from None
+
+    @contextlib.contextmanager
+    def locked(self, mode: str) -> Iterator[None]:
+        """Hold this root's lock for the duration of a mode (waiting as configured)."""
+        timeout = self.options.lock_timeout
+        if timeout is None:
+            timeout = self.config.lock_timeout
+        self.paths.top.parent.mkdir(parents=True, exist_ok=True)
+        with root_lock(self.paths.lock_file, mode, timeout, self.console.warn):
+            yield
+
+    # -- init -------------------------------------------------------------------------
+
+    def is_initialized(self) -> bool:
+        """True when the base exists and was recorded."""
+        return self.store.is_initialized()
+
+    def init(self) -> bool:
+        """Create the root if needed; return True if a new base was made.
+
+        A warm root costs only a check of state.json: no bootstrap, no mount.
+        """
+        if self.store.is_initialized():
+            self.store.ensure_upper()
+            return False
+        self.paths.top.mkdir(parents=True, exist_ok=True)
+        self.store.remove_leftovers()
+        incoming = self.paths.incoming_base()
+        incoming.mkdir(mode=0o755)
+        try:
+            restored = self._fill_base(incoming)
+            with self.logs.stage("prepare"):
+                self._prepare_base(incoming)
+            self.store.commit_base(
+                incoming,
+                {"config_digest": self.loaded.digest, "restored": restored,
+                 "suite": self.config.suite, "architecture": self.config.architecture},
+            )
+        except BaseException:
+            remove_tree(incoming)
+            raise
+        self._write_installed_packages()
+        self.hook.debmock_root_initialized(root=self, restored=restored)
+        return True
+
+    def _fill_base(self, incoming: Path) -> bool:
+        if self.hook.debmock_root_restore(root=self, target=incoming):
+            return True
+        note = bootstrap.ensure_foreign_arch_support(self.config.architecture)
+        if note:
+            self.console.info(note)
+        with self.logs.stage("bootstrap"):
+            if not self.hook.debmock_root_bootstrap(root=self, target=incoming):
+                self._mmdebstrap(incoming)
+        return False
+
+    def _mmdebstrap(self, target: Path) -> None:
+        extra = [arg for args in self.hook.debmock_bootstrap_args(root=self) for arg in args]
+        argv = bootstrap.mmdebstrap_command(self.config, target, extra)
+        self.console.info(f"bootstrapping {self.config.suite}/{self.config.architecture} "
+                          f"({self.config.variant}) with mmdebstrap")
+        spec = SandboxSpec(
+            argv=tuple(argv),
+            root=None,
+            env=self._host_env(),
+            network=not self.config.offline,
+            hostname=self.config.sandbox.hostname,
+            marker=self.marker,
+        )
+        with self.logs.sink("bootstrap") as sink:
+            returncode = run_captured(spec, sink)
+        if returncode != 0:
+            tail = "\n".join(line for line in sink.tail[-15:] if line.strip())
+            raise BootstrapError(f"mmdebstrap failed with exit code {returncode}:\n{tail}",
+                                 hint=f"the whole output is in {self.logs.root_log}")
+
+    def _prepare_base(self, tree: Path) -> None:
+        """Sources, apt settings, the build user and fresh package lists in a new base."""
+        bootstrap.configure_sources(tree, self.config)
+        root_fs = DirectoryRoot(str(tree), str(self.paths.mountpoint))
+        self.paths.mountpoint.mkdir(exist_ok=True)
+        user, uid = self.config.build_user, str(self.config.build_uid)
+        for argv in (
+            ["groupadd", "--gid", uid, user],
+            ["useradd", "--uid", uid, "--gid", uid, "--create-home", "--shell", "/bin/bash", user],
+            ["install", "-d", "-o", user, "-g", user, "-m", "0755", "/build"],
+        ):
+            self._checked(argv, "prepare", root_fs=root_fs, network=False)
+        if not self.config.offline:
+            self._apt(apt.update_command(), "apt-update", root_fs=root_fs)
+
+    # -- running commands --------------------------------------------------------------
+
+    def require_initialized(self) -> None:
+        """Initialise on first use, as mock does for --install, --chroot and friends."""
+        if not self.store.is_initialized():
+            self.console.info(f"root {self.root_id} is not initialised yet: initialising it")
+            self.init()
+
+    def network_for(self, purpose: str) -> bool:
+        """Whether a sandbox entry for ``purpose`` gets the host's network."""
+        if self.config.offline:
+            return False
+        if self.options.enable_network:
+            return True
+        if purpose in ("apt", "init"):
+            return True
+        if purpose in ("chroot", "shell"):
+            return self.config.sandbox.network == "host"
+        return False
+
+    def sandbox_spec(
+        self,
+        argv: Sequence[str],
+        *,
+        purpose: str,
+        root_fs: RootFs | None = None,
+        unpriv: bool = False,
+        cwd: str = "/",
+        env: dict[str, str] | None = None,
+        mounts: Sequence[Mount] = (),
+        network: bool | None = None,
+    ) -> SandboxSpec:
+        """The sandbox for one command in this root (plugins add their mounts)."""
+        plugin_mounts = [m for ms in self.hook.debmock_mounts(root=self, purpose=purpose) for m in ms]
+        uid = self.config.build_uid if unpriv else 0
+        tmpfs_tmp = self.config.sandbox.tmpfs_tmp
+        return SandboxSpec(
+            argv=tuple(argv),
+            root=root_fs or self.store.overlay(),
+            env={**self._root_env(unpriv), **(env or {})},
+            cwd=cwd,
+            uid=uid,
+            gid=uid,
+            network=self.network_for(purpose) if network is None else network,
+            hostname=self.config.sandbox.hostname,
+            mounts=(*plugin_mounts, *mounts),
+            sys=self.config.sandbox.sys,
+            tmp_size=self.config.sandbox.tmp_size,
+            tmpfs_tmp=tmpfs_tmp == "always" or (tmpfs_tmp == "build" and purpose == "build"),
+            marker=self.marker,
+        )
+
+    def run_in_root(
+        self,
+        argv: Sequence[str],
+        *,
+        purpose: str,
+        sink: OutputSink | None = None,
+        interactive: bool = False,
+        **spec_options: object,
+    ) -> int:
+        """Run ``argv`` in the root's sandbox and return its exit status."""
+        spec = self.sandbox_spec(argv, purpose=purpose, **spec_options)  # type: ignore[arg-type]
+        orphans.wait_for_exit(self.marker)
+        if interactive:
+            return run_interactive(spec)
+        if sink is None:
+            raise UsageError("run_in_root needs a sink unless interactive")
+        return run_captured(spec, sink)
+
+    def _checked(self, argv: Sequence[str], stage: str, **spec_options: object) -> list[str]:
+        with self.logs.sink(stage) as sink:
+            returncode = self.run_in_root(argv, purpose=stage, sink=sink, **spec_options)
+        if returncode != 0:
+            tail = "\n".join(sink.tail[-10:])
+            raise RootError(f"'{' '.join(argv)}' failed in the root with exit code {returncode}:\n{tail}")
+        return sink.tail
+
+    def _root_env(self, unpriv: bool) -> dict[str, str]:
+        user = self.config.build_user if unpriv else "root"
+        home = f"/home/{user}" if unpriv else "/root"
+        env = {
+            "PATH": DEFAULT_PATH,
+            "HOME": home,
+            "USER": user,
+            "LOGNAME": user,
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TERM": os.environ.get("TERM", "dumb"),
+            "DEB_MOCK_ROOT": self.marker,
+            "PS1": f"<deb-mock:{self.root_id}> \\w \\$ ",
+        }
+        env.update(self.config.sandbox.environment)
+        return env
+
+    def _host_env(self) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "LANG": "C.UTF-8",
+               "HOME": "/root", "DEB_MOCK_ROOT": self.marker}
+        for key in ("http_proxy", "https_proxy", "no_proxy", "TMPDIR"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        return env
+
+    # -- apt -------------------------------------------------------------------------------
+
+    def _apt(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
+             mounts: Sequence[Mount] = ()) -> None:
+        self.hook.debmock_pre_apt(root=self, argv=argv)
+        with self.logs.stage(stage), self.logs.sink(stage) as sink:
+            returncode = self.run_in_root(argv, purpose="apt", sink=sink, root_fs=root_fs,
+                                          env=dict(apt.APT_ENV), mounts=mounts)
+        self.hook.debmock_post_apt(root=self, argv=argv, returncode=returncode)
+        if returncode != 0:
+            words = " ".join(a for a in argv if not a.startswith("-") and "::" not in a)
+            raise AptError(f"{words} failed "
+                           f"(exit code {returncode}):\n{apt.explain_failure(sink.tail)}",
+                           hint=f"apt's whole output is in {self.logs.root_log}")
+        if argv == apt.update_command() and root_fs is None:
+            state = self.store.state()
+            state["upper"] = {**state.get("upper", {}), "apt_updated": time.time()}
+            self.store.write_state(state)
+
+    def _refresh_lists_if_stale(self) -> None:
+        if self.config.offline:
+            return
+        state = self.store.state()
+        updated = max(state.get("upper", {}).get("apt_updated", 0.0),
+                      state.get("base", {}).get("created", 0.0))
+        if time.time() - updated > self.config.apt_lists_max_age * 60:
+            self._apt(apt.update_command(), "apt-update")
+
+    def install(self, packages: Sequence[str]) -> None:
+        """apt-get install in the root; local ``.deb`` files are offered to apt too."""
+        names, mounts = self._local_debs(packages)
+        apt.check_package_names([n for n in names if not n.startswith(f"{RUN_DIR}/")])
+        self.require_initialized()
+        self._refresh_lists_if_stale()
+        self._apt(apt.install_command(names), "apt-install", mounts=mounts)
+        self._write_installed_packages()
+
+    def remove(self, packages: Sequence[str]) -> None:
+        """apt-get remove in the root."""
+        apt.check_package_names(packages)
+        self.require_initialized()
+        self._apt(apt.remove_command(packages), "apt-remove")
+        self._write_installed_packages()
+
+    def update(self, packages: Sequence[str] = ()) -> None:
+        """Refresh the lists and upgrade the root (or only ``packages``)."""
+        if packages:
+            apt.check_package_names(packages)
+        self.require_initialized()
+        self._apt(apt.update_command(), "apt-update")
+        self._apt(apt.upgrade_command(packages), "apt-upgrade")
+        self._write_installed_packages()
+
+    def _local_debs(self, packages: Sequence[str]) -> tuple[list[str], list[Mount]]:
+        names: list[str] = []
+        mounts: list[Mount] = []
+        for index, package in enumerate(packages):
+            path = Path(package)
+            if package.endswith(".deb") and path.is_file():
+                if not mounts:
+                    mounts.append(Tmpfs(RUN_DIR, size="1M"))
+                inside = f"{RUN_DIR}/debs/{index}/{path.name}"
+                mounts.append(Bind(str(path.resolve()), inside, readonly=True))
+                names.append(inside)
+            elif package.endswith(".deb") and "/" in package:
+                raise UsageError(f"{package}: no such .deb file")
+            else:
+                names.append(package)
+        return names, mounts
+
+    def _write_installed_packages(self) -> None:
+        """installed-pkgs.log: every package of the root with its version."""
+        collector = _Collector()
+        returncode = self.run_in_root(apt.installed_packages_command(), purpose="query",
+                                      sink=collector, network=False)
+        if returncode != 0:
+            self.console.warn("could not list the installed packages: " + " ".join(collector.lines[-3:]))
+            return
+        lines = sorted(line for line in collector.lines if line.strip())
+        (self.resultdir / "installed-pkgs.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def chroot(self, argv: Sequence[str], echo: TextIO | None = None) -> int:
+        """Run a command in the root, its output logged to root.log; return its exit status."""
+        self.require_initialized()
+        self.hook.debmock_enter(root=self, purpose="chroot")
+        returncode = 1
+        try:
+            with self.logs.stage("chroot"), self.logs.sink("chroot", echo or sys.stdout) as sink:
+                sink.line_to_log_only(f"$ {' '.join(argv)}")
+                returncode = self.run_in_root(argv, purpose="chroot", sink=sink,
+                                              unpriv=self.options.unpriv, cwd=self._cwd())
+        finally:
+            self.hook.debmock_exit(root=self, purpose="chroot", returncode=returncode)
+        return returncode
+
+    def shell(self, argv: Sequence[str] | None = None) -> int:
+        """An interactive shell (or ``argv``) with the caller's terminal; not logged."""
+        self.require_initialized()
+        command = list(argv) if argv else ["/bin/bash", "-l"] if self._has("/bin/bash") else ["/bin/sh", "-l"]
+        self.hook.debmock_enter(root=self, purpose="shell")
+        returncode = 1
+        try:
+            with self.logs.stage("shell"):
+                returncode = self.run_in_root(command, purpose="shell", interactive=True,
+                                              unpriv=self.options.unpriv, cwd=self._cwd())
+        finally:
+            self.hook.debmock_exit(root=self, purpose="shell", returncode=returncode)
+        return returncode
+
+    def _cwd(self) -> str:
+        if self.options.cwd:
+            return self.options.cwd
+        return f"/home/{self.config.build_user}" if self.options.unpriv else "/root"
+
+    def _has(self, path: str) -> bool:
+        candidates = [self.paths.upper, *(Path(p) for p in self.store.lower_dirs())]
+        return any((c / path.lstrip("/")).exists() for c in candidates)
+
+    # -- copying -----------------------------------------------------------------------------
+
+    def copyin(self, sources: Sequence[str], dest: str) -> None:
+        """Copy host files or directories into the root (cp -a, owned by root)."""
+        self.require_initialized()
+        mounts: list[Mount] = [Tmpfs(RUN_DIR, size="1M")]
+        inside: list[str] = []
+        for index, source in enumerate(sources):
+            path = Path(source)
+            if not path.exists():
+                raise UsageError(f"--copyin: {source}: no such file or directory")
+            target = f"{RUN_DIR}/in/{index}/{path.resolve().name}"
+            mounts.append(Bind(str(path.resolve()), target, readonly=True))
+            inside.append(target)
+        if not dest.startswith("/"):
+            raise UsageError(f"--copyin: destination '{dest}' must be an absolute path in the root")
+        into_dir = len(sources) > 1 or dest.endswith("/")
+        # A fixed script; the paths reach it as arguments, never as shell text.
+        script = COPY_INTO_DIR if into_dir else COPY_TO_PATH
+        self._copy(["/bin/sh", "-c", script, "sh", dest, *inside], mounts, "copyin")
+
+    def copyout(self, sources: Sequence[str], dest: str) -> None:
+        """Copy files or directories from the root to the host."""
+        self.require_initialized()
+        for source in sources:
+            if not source.startswith("/"):
+                raise UsageError(f"--copyout: '{source}' must be an absolute path in the root")
+        host = Path(dest)
+        into_dir = len(sources) > 1 or dest.endswith("/") or host.is_dir()
+        try:
+            if into_dir:
+                host.mkdir(parents=True, exist_ok=True)
+                mount_dir, name = host.resolve(), ""
+            else:
+                host.parent.mkdir(parents=True, exist_ok=True)
+                mount_dir, name = host.parent.resolve(), host.name
+        except OSError as exc:
+            raise UsageError(f"--copyout: cannot create {dest}: {exc.strerror}") from None
+        mounts: list[Mount] = [Tmpfs(RUN_DIR, size="1M"), Bind(str(mount_dir), f"{RUN_DIR}/out", readonly=False)]
+        target = f"{RUN_DIR}/out/{name}" if name else f"{RUN_DIR}/out/"
+        flags = ["-a", "--no-preserve=ownership"] + ([] if into_dir else ["-T"])
+        self._copy(["cp", *flags, "--", *sources, target], mounts, "copyout")
+
+    def _copy(self, argv: list[str], mounts: list[Mount], stage: str) -> None:
+        with self.logs.stage(stage), self.logs.sink(stage) as sink:
+            returncode = self.run_in_root(argv, purpose="copy", sink=sink, mounts=mounts)
+        if returncode != 0:
+            raise RootError(f"--{stage} failed: " + ("\n".join(sink.tail[-5:]) or f"exit code {returncode}"))
+
+    # -- cleaning ------------------------------------------------------------------------------
+
+    def clean(self) -> None:
+        """Return the root to its freshly initialised state (keeps the base)."""
+        if not self.paths.top.exists():
+            return
+        self.store.remove_leftovers()
+        if self.paths.layers.exists():
+            remove_tree(self.paths.layers)
+        self.store.reset_upper()
+        state = self.store.state()
+        if state:
+            state.update({"layers": [], "upper": {}})
+            self.store.write_state(state)
+
+    def scrub_kinds(self) -> list[str]:
+        """Every kind --scrub accepts here."""
+        kinds = list(CORE_SCRUB_KINDS)
+        for extra in self.hook.debmock_scrub_kinds():
+            kinds.extend(k for k in extra if k not in kinds)
+        return kinds
+
+    def scrub(self, kinds: Sequence[str]) -> list[str]:
+        """Delete what ``kinds`` name; returns what was removed (for the report)."""
+        known = self.scrub_kinds()
+        for kind in kinds:
+            if kind not in known:
+                raise UsageError(f"--scrub: unknown kind '{kind}' (known: {', '.join(known)})")
+        selected = frozenset(kinds)
+        removed: list[str] = []
+        if selected & {"chroot", "all"} and self.paths.top.exists():
+            for entry in sorted(self.paths.top.iterdir()):
+                if entry != self.resultdir and entry.name != "result":
+                    remove_tree(entry)
+            removed.append(str(self.paths.top))
+        if selected & {"results", "all"} and self.resultdir.exists():
+            remove_tree(self.resultdir)
+            removed.append(str(self.resultdir))
+        if "all" in selected and self.paths.top.exists() and not any(self.paths.top.iterdir()):
+            self.paths.top.rmdir()
+        self.hook.debmock_scrub(root=self, kinds=selected)
+        return removed
+
+
+class _Collector:
+    """An output sink that keeps every line (for long listings)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def tick(self) -> None:
+        pass
+
+
+__all__ = ["Root", "RunOptions", "StageOutput"]

@@ -1,0 +1,155 @@
+"""Start a command in a sandbox and follow it from the host side.
+
+The parent's job is small: hand the spec to the namespace init, stream the
+command's output to whoever listens (root.log, the terminal, a progress line),
+and make sure that an interrupted deb-mock takes its sandbox down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Protocol
+
+from deb_mock.errors import Interrupted, SandboxError
+from deb_mock.sandbox.spec import SandboxSpec
+
+INIT_SCRIPT = Path(__file__).with_name("init.py")
+#: seconds a sandbox gets to stop after SIGTERM before it is killed
+STOP_GRACE = 3.0
+
+
+class OutputSink(Protocol):
+    """Receives a sandboxed command's output as it comes."""
+
+    def line(self, text: str) -> None:
+        """One line of output (without its newline)."""
+
+    def tick(self) -> None:
+        """Called about twice a second while the command runs (progress displays)."""
+
+
+def init_command(spec: SandboxSpec, status_fd: int) -> list[str]:
+    """The argument list that starts the namespace init for ``spec``."""
+    payload = json.loads(spec.to_json())
+    payload["parent_pid"] = os.getpid()
+    return [sys.executable, "-I", "-S", str(INIT_SCRIPT), json.dumps(payload), str(status_fd)]
+
+
+def run_interactive(spec: SandboxSpec) -> int:
+    """Run with the caller's terminal (``--shell``): nothing is captured or logged."""
+    with _status_pipe() as (read_fd, write_fd):
+        try:
+            process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,))
+        finally:
+            os.close(write_fd)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            returncode = _wait(process)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        _raise_setup_error(read_fd)
+    return returncode
+
+
+def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | None = None) -> int:
+    """Run with stdout and stderr merged and streamed line by line to ``sink``."""
+    with _status_pipe() as (read_fd, write_fd):
+        try:
+            process = subprocess.Popen(
+                init_command(spec, write_fd),
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            os.close(write_fd)
+        try:
+            assert process.stdout is not None
+            _pump(process.stdout, sink)
+            returncode = _wait(process)
+        except BaseException:
+            _stop(process)
+            raise
+        _raise_setup_error(read_fd)
+    return returncode
+
+
+def _pump(stream: IO[bytes], sink: OutputSink) -> None:
+    fd = stream.fileno()
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            sink.tick()
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            sink.line(raw.decode("utf-8", "replace").rstrip("\r"))
+        sink.tick()
+    if pending:
+        sink.line(pending.decode("utf-8", "replace"))
+
+
+def _wait(process: subprocess.Popen[bytes]) -> int:
+    try:
+        return process.wait()
+    except BaseException:
+        _stop(process)
+        raise
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the sandbox to stop, then kill it; its PID namespace dies with its init."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def _status_pipe() -> Iterator[tuple[int, int]]:
+    """A pipe for the init's set-up errors; the caller closes the write end after the spawn."""
+    read_fd, write_fd = os.pipe()
+    try:
+        yield read_fd, write_fd
+    finally:
+        os.close(read_fd)
+
+
+def _raise_setup_error(read_fd: int) -> None:
+    data = b""
+    while chunk := os.read(read_fd, 65536):
+        data += chunk
+    if not data:
+        return
+    try:
+        message = json.loads(data)["error"]
+    except (ValueError, KeyError):
+        message = data.decode("utf-8", "replace")
+    raise SandboxError(f"sandbox set-up failed: {message}")
+
+
+def interrupted_error() -> Interrupted:
+    """The error raised when the user interrupts a run."""
+    return Interrupted("interrupted: the run was stopped and its sandbox removed")

@@ -1,0 +1,97 @@
+"""What a sandboxed run looks like, as plain data handed to the namespace init.
+
+The parent (deb-mock) decides everything here; ``init.py`` only carries it out
+in the new namespaces. Keeping the description pure data makes the command
+builders testable without root and lets a rootless mode reuse the same init
+with a user namespace in front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Literal
+
+#: the device nodes bind-mounted from the host into the root's private /dev
+DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bind:
+    """Bind-mount a host path into the root."""
+
+    source: str
+    target: str
+    readonly: bool = True
+    #: create the target if it does not exist (as a directory, or a file for file sources)
+    create: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Tmpfs:
+    """Mount a fresh tmpfs inside the root."""
+
+    target: str
+    size: str | None = None
+    mode: int = 0o755
+
+
+Mount = Bind | Tmpfs
+
+
+@dataclasses.dataclass(frozen=True)
+class OverlayRoot:
+    """The merged root: ``upper`` over ``lowers`` (top first), assembled at ``mountpoint``."""
+
+    lowers: tuple[str, ...]
+    upper: str
+    work: str
+    mountpoint: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectoryRoot:
+    """A plain directory used as the root (the base while it is being prepared)."""
+
+    path: str
+    mountpoint: str
+
+
+RootFs = OverlayRoot | DirectoryRoot
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxSpec:
+    """Everything the namespace init needs to run one command."""
+
+    argv: tuple[str, ...]
+    #: None runs the command on the host's file system (new namespaces, no chroot)
+    root: RootFs | None = None
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    network: bool = False
+    hostname: str = "deb-mock"
+    mounts: tuple[Mount, ...] = ()
+    sys: Literal["ro", "none"] = "ro"
+    tmp_size: str = "2G"
+    #: mount a fresh tmpfs on /tmp (otherwise /tmp is the root's own, persistent one)
+    tmpfs_tmp: bool = False
+    #: bind the host's resolv.conf over the root's when the network is on
+    share_resolv_conf: bool = True
+    #: marker put into every process's environment, found again by --orphanskill
+    marker: str = ""
+
+    def to_json(self) -> str:
+        """Serialise for the init process (which only uses the standard library)."""
+        data = dataclasses.asdict(self)
+        data["mounts"] = [
+            {"kind": type(m).__name__.lower(), **dataclasses.asdict(m)} for m in self.mounts
+        ]
+        if self.root is not None:
+            data["root"] = {"kind": type(self.root).__name__, **dataclasses.asdict(self.root)}
+        data["env"] = dict(self.env)
+        return json.dumps(data)

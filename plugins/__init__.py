@@ -1,0 +1,1 @@
+"""deb-mock's built-in plugins (installed as ``deb_mock.plugins``)."""
