@@ -11,6 +11,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -190,6 +191,7 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
 def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult) -> int:
     action = _root_action(args, mode, root)
     result.resultdir = str(root.resultdir)
+    started = time.monotonic()
     with root.locked(f"--{mode.replace('_', '-')}"):
         root.prepare_resultdir()
         try:
@@ -210,7 +212,7 @@ def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunR
     if args.json:
         print(result.to_json())
     elif mode == "init" and not args.quiet:
-        total = sum(result.durations.values())
+        total = time.monotonic() - started
         root.console.info(f"root {root.root_id} is ready ({total:.1f}s)")
     return result.exit_code
 

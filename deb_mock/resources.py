@@ -1,38 +1,34 @@
 """Where the bundled configuration lives, in a wheel and in a source checkout.
 
 The brief keeps ``etc/`` and ``chroot-configs/`` at the top of the repository;
-pyproject maps them into ``deb_mock.data``. An editable install or a plain
-checkout finds them beside the package instead.
+pyproject maps them into ``deb_mock/data/`` in a wheel. An editable install or
+a plain checkout finds them beside the package instead.
 """
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
-_SOURCE_TREE = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+_SOURCE_TREE = _PACKAGE.parent
 
 
-def _package_dir(package: str, fallback: Path) -> Path:
-    try:
-        traversable = resources.files(package)
-        path = Path(str(traversable))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return fallback
+def _first_dir(*candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[-1]
 
 
 def bundled_etc_dir() -> Path:
     """The shipped site-defaults and default config."""
-    return _package_dir("deb_mock.data.etc", _SOURCE_TREE / "etc" / "deb-mock")
+    return _first_dir(_PACKAGE / "data" / "etc", _SOURCE_TREE / "etc" / "deb-mock")
 
 
 def bundled_chroot_configs_dir() -> Path:
     """The shipped chroot configs (one YAML per root)."""
-    return _package_dir("deb_mock.data.chroot_configs", _SOURCE_TREE / "chroot-configs")
+    return _first_dir(_PACKAGE / "data" / "chroot_configs", _SOURCE_TREE / "chroot-configs")
 
 
 def system_config_dir() -> Path:

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -265,9 +266,14 @@ def _forward_signals_to(pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def pid_one(spec: dict[str, Any], status_fd: int, outer_pid: int) -> None:
+def pid_one(spec: dict[str, Any], status_fd: int, outer_alive_fd: int) -> None:
     """PID 1 of the new PID namespace: set up, start the command, reap, exit."""
-    die_with_parent(outer_pid)
+    # The parent is outside the namespace (getppid() is 0 here): learn whether it
+    # died before the parent-death signal was armed from a pipe only it holds open.
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if select.select([outer_alive_fd], [], [], 0)[0]:
+        os._exit(SETUP_FAILED)
+    os.close(outer_alive_fd)
     try:
         setup_inside(spec)
     except (SetupError, OSError) as exc:
@@ -295,10 +301,12 @@ def main() -> None:
     except SetupError as exc:
         os.write(status_fd, json.dumps({"error": str(exc)}).encode())
         os._exit(SETUP_FAILED)
-    outer = os.getpid()
+    alive_read, alive_write = os.pipe()
     child = os.fork()
     if child == 0:
-        pid_one(spec, status_fd, outer)
+        os.close(alive_write)
+        pid_one(spec, status_fd, alive_read)
+    os.close(alive_read)
     _forward_signals_to(child)
     os._exit(reap(child))
 

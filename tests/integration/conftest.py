@@ -1,0 +1,91 @@
+"""Integration fixtures: real roots bootstrapped with mmdebstrap, real namespaces.
+
+Every test here runs deb-mock as a user would (``python -m deb_mock ...`` in a
+subprocess) against roots under one temporary base directory per session,
+configured through a user config file in a private XDG_CONFIG_HOME, so the
+host's /var/lib/deb-mock is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def host_mounts() -> list[str]:
+    """The host's mount table (lines of /proc/self/mounts)."""
+    return Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+
+
+@dataclass
+class DebMock:
+    """Runs deb-mock in a subprocess with the session's configuration."""
+
+    basedir: Path
+    env: dict[str, str]
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "deb_mock", *args]
+
+    def run(self, *args: str, timeout: float = 900, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
+                              timeout=timeout, input=input, check=False)
+
+    def ok(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        result = self.run(*args, timeout=timeout)
+        assert result.returncode == 0, f"deb-mock {' '.join(args)} -> {result.returncode}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str) -> dict[str, object]:
+        result = self.run("--json", *args)
+        data = json.loads(result.stdout)
+        assert isinstance(data, dict)
+        data["_stderr"] = result.stderr
+        return data
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def root_dir(self, name: str) -> Path:
+        return self.basedir / name
+
+
+@pytest.fixture(scope="session")
+def dm() -> Iterator[DebMock]:
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root (CI runs them as root)")
+    top = Path(tempfile.mkdtemp(prefix="deb-mock-tests-", dir="/var/tmp"))
+    basedir = top / "roots"
+    config_home = top / "config"
+    (config_home / "deb-mock").mkdir(parents=True)
+    (config_home / "deb-mock" / "config.yaml").write_text(
+        f"basedir: {basedir}\ncache_topdir: {top / 'cache'}\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEB_MOCK")}
+    env.update({"XDG_CONFIG_HOME": str(config_home), "PYTHONPATH": str(REPO),
+                "DEB_MOCK_SYSCONFDIR": str(top / "etc")})
+    yield DebMock(basedir, env)
+    subprocess.run(["chattr", "-R", "-i", str(top)], check=False, capture_output=True)
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def trixie(dm: DebMock) -> dict[str, object]:
+    """The trixie-amd64 root, bootstrapped cold once per session; the --init result."""
+    mounts_before = host_mounts()
+    result = dm.json("-r", "trixie-amd64", "--init")
+    assert result["exit_code"] == 0, result
+    result["_mounts_before"] = mounts_before
+    return result
