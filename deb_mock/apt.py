@@ -63,7 +63,7 @@ def explain_failure(lines: Sequence[str]) -> str:
     for line in lines:
         if "unmet dependencies" in line or "could not be installed" in line:
             in_unmet = True
-        if line.startswith(("E:", "W: Failed")) or in_unmet and line.startswith(" "):
+        if line.startswith(("E:", "W: Failed")) or (in_unmet and line.startswith(" ")):
             keep.append(line.strip())
         elif in_unmet and line and not line.startswith(" ") and "unmet" not in line:
             in_unmet = False

@@ -23,7 +23,7 @@ from deb_mock import __version__, orphans
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain
 from deb_mock.config.locate import list_configs
-from deb_mock.errors import DebMockError, ExitCode, Interrupted, UsageError
+from deb_mock.errors import DebMockError, ExitCode, UsageError
 from deb_mock.logs import Console
 from deb_mock.plugin_manager import config_sections, describe_plugins, drop_disabled, make_plugin_manager
 from deb_mock.result import RunResult
@@ -190,40 +190,20 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
 
 def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult) -> int:
     action = _root_action(args, mode, root)
-    result.resultdir = str(root.resultdir)
     started = time.monotonic()
-    with root.locked(f"--{mode.replace('_', '-')}"):
-        root.prepare_resultdir()
-        try:
-            root.hook.debmock_configure(root=root)
+    try:
+        with root.session(mode) as session_result:
             returncode = action()
-            result.exit_code = returncode
+            session_result.exit_code = returncode
             if returncode != 0:
-                result.error = f"the command exited with status {returncode}"
-        except DebMockError as exc:
-            result.exit_code, result.error = int(exc.exit_code), exc.message
-            raise
-        except KeyboardInterrupt:
-            result.exit_code, result.error = int(ExitCode.INTERRUPTED), "interrupted"
-            raise Interrupted("interrupted: the run was stopped and its sandbox removed") from None
-        finally:
-            result.durations = root.logs.durations
-            _finish(root, result)
+                session_result.error = f"the command exited with status {returncode}"
+    finally:
+        result.__dict__.update(root.result.__dict__)
     if args.json:
         print(result.to_json())
     elif mode == "init" and not args.quiet:
-        total = time.monotonic() - started
-        root.console.info(f"root {root.root_id} is ready ({total:.1f}s)")
+        root.console.info(f"root {root.root_id} is ready ({time.monotonic() - started:.1f}s)")
     return result.exit_code
-
-
-def _finish(root: Root, result: RunResult) -> None:
-    try:
-        root.hook.debmock_process_logs(root=root, result=result)
-    finally:
-        root.hook.debmock_unconfigure(root=root)
-        if root.resultdir.is_dir():
-            result.write(root.resultdir)
 
 
 def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[], int]:

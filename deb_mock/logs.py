@@ -14,13 +14,15 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from deb_mock.sandbox.runner import LineSplitter
+
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Console:
@@ -94,10 +96,11 @@ class RunLogs:
         return StageOutput(self, stage, echo)
 
 
-class StageOutput:
-    """Receives a command's lines: into root.log, optionally echoed, with a progress line."""
+class StageOutput(LineSplitter):
+    """Receives a command's output: into root.log, optionally echoed as is, with a progress line."""
 
     def __init__(self, logs: RunLogs, stage: str, echo: TextIO | None) -> None:
+        super().__init__()
         self.logs = logs
         self.stage = stage
         self.echo = echo
@@ -112,13 +115,17 @@ class StageOutput:
             self.echo = logs.console.stream
             self._progress = False
 
+    def data(self, chunk: bytes) -> None:
+        if self.echo is not None:
+            self.echo.flush()
+            self.echo.buffer.write(chunk)
+            self.echo.buffer.flush()
+        super().data(chunk)
+
     def line(self, text: str) -> None:
         self._handle.write(text + "\n")
         self.tail.append(text)
         del self.tail[:-200]
-        if self.echo is not None:
-            self.echo.write(text + "\n")
-            self.echo.flush()
         self._last_line = text
 
     def line_to_log_only(self, text: str) -> None:

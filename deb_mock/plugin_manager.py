@@ -63,7 +63,8 @@ def make_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin '{exc.plugin_name}' implements an unknown hook: {exc}") from None
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise ConfigError(f"plugin '{name}' implements an unknown hook: {exc}") from None
     return pm
 
 

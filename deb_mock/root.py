@@ -7,7 +7,7 @@ command that touches the tree inside the sandbox. The CLI only parses
 arguments and calls these methods; an orchestrator can do the same::
 
     from deb_mock.api import open_root
-    with open_root("trixie-amd64", mode="install") as root:
+    with open_root("trixie-amd64") as root:
         root.init()
         root.install(["hello"])
         root.chroot(["hello"])
@@ -28,11 +28,21 @@ import pluggy
 
 from deb_mock import apt, bootstrap, orphans
 from deb_mock.config import Config, LoadedConfig
-from deb_mock.errors import AptError, BootstrapError, ResultDirError, RootError, UsageError
+from deb_mock.errors import (
+    AptError,
+    BootstrapError,
+    DebMockError,
+    ExitCode,
+    Interrupted,
+    ResultDirError,
+    RootError,
+    UsageError,
+)
 from deb_mock.layers import LayerStore, RootPaths, remove_tree
 from deb_mock.locks import root_lock
 from deb_mock.logs import Console, RunLogs, StageOutput
-from deb_mock.sandbox.runner import OutputSink, run_captured, run_interactive
+from deb_mock.result import RunResult
+from deb_mock.sandbox.runner import LineSplitter, OutputSink, run_captured, run_interactive
 from deb_mock.sandbox.spec import (
     DEFAULT_PATH,
     Bind,
@@ -92,6 +102,7 @@ class Root:
         self.resultdir = self.options.resultdir or configured or self.paths.default_resultdir
         self.logs = RunLogs(self.resultdir, console)
         self.marker = str(self.paths.top)
+        self.result = RunResult(mode="", root=self.root_id)
 
     # -- run life cycle -------------------------------------------------------------
 
@@ -114,6 +125,38 @@ class Root:
         self.paths.top.parent.mkdir(parents=True, exist_ok=True)
         with root_lock(self.paths.lock_file, mode, timeout, self.console.warn):
             yield
+
+    @contextlib.contextmanager
+    def session(self, mode: str) -> Iterator[RunResult]:
+        """One run: the lock, the result directory, configure hooks, and result.json at the end.
+
+        The yielded result's exit code and error are filled in from an exception
+        that leaves the block; its durations come from the stages that ran.
+        """
+        self.result = RunResult(mode=mode, root=self.root_id, config_digest=self.loaded.digest,
+                                resultdir=str(self.resultdir))
+        with self.locked(f"--{mode.replace('_', '-')}"):
+            self.prepare_resultdir()
+            try:
+                self.hook.debmock_configure(root=self)
+                yield self.result
+            except DebMockError as exc:
+                self.result.exit_code, self.result.error = int(exc.exit_code), exc.message
+                raise
+            except KeyboardInterrupt:
+                self.result.exit_code, self.result.error = int(ExitCode.INTERRUPTED), "interrupted"
+                raise Interrupted("interrupted: the run was stopped and its sandbox removed") from None
+            except BaseException as exc:
+                self.result.exit_code, self.result.error = int(ExitCode.ERROR), f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                self.result.durations = self.logs.durations
+                try:
+                    self.hook.debmock_process_logs(root=self, result=self.result)
+                finally:
+                    self.hook.debmock_unconfigure(root=self)
+                    if self.resultdir.is_dir():
+                        self.result.write(self.resultdir)
 
     # -- init -------------------------------------------------------------------------
 
@@ -265,9 +308,10 @@ class Root:
             raise UsageError("run_in_root needs a sink unless interactive")
         return run_captured(spec, sink)
 
-    def _checked(self, argv: Sequence[str], stage: str, **spec_options: object) -> list[str]:
+    def _checked(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
+                 network: bool | None = None) -> list[str]:
         with self.logs.sink(stage) as sink:
-            returncode = self.run_in_root(argv, purpose=stage, sink=sink, **spec_options)
+            returncode = self.run_in_root(argv, purpose=stage, sink=sink, root_fs=root_fs, network=network)
         if returncode != 0:
             tail = "\n".join(sink.tail[-10:])
             raise RootError(f"'{' '.join(argv)}' failed in the root with exit code {returncode}:\n{tail}")
@@ -511,17 +555,15 @@ class Root:
         return removed
 
 
-class _Collector:
+class _Collector(LineSplitter):
     """An output sink that keeps every line (for long listings)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lines: list[str] = []
 
     def line(self, text: str) -> None:
         self.lines.append(text)
-
-    def tick(self) -> None:
-        pass
 
 
 __all__ = ["Root", "RunOptions", "StageOutput"]

@@ -30,8 +30,11 @@ STOP_GRACE = 3.0
 class OutputSink(Protocol):
     """Receives a sandboxed command's output as it comes."""
 
-    def line(self, text: str) -> None:
-        """One line of output (without its newline)."""
+    def data(self, chunk: bytes) -> None:
+        """Output as it arrives (raw bytes, not split into lines)."""
+
+    def finish(self) -> None:
+        """The command's output ended."""
 
     def tick(self) -> None:
         """Called about twice a second while the command runs (progress displays)."""
@@ -86,7 +89,6 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
 
 def _pump(stream: IO[bytes], sink: OutputSink) -> None:
     fd = stream.fileno()
-    pending = b""
     while True:
         ready, _, _ = select.select([fd], [], [], 0.5)
         if not ready:
@@ -95,13 +97,34 @@ def _pump(stream: IO[bytes], sink: OutputSink) -> None:
         chunk = os.read(fd, 65536)
         if not chunk:
             break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for raw in lines:
-            sink.line(raw.decode("utf-8", "replace").rstrip("\r"))
+        sink.data(chunk)
         sink.tick()
-    if pending:
-        sink.line(pending.decode("utf-8", "replace"))
+    sink.finish()
+
+
+class LineSplitter:
+    """Base for sinks that think in lines: turns raw chunks into ``line()`` calls."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def data(self, chunk: bytes) -> None:
+        self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        for raw in lines:
+            self.line(raw.decode("utf-8", "replace").rstrip("\r"))
+
+    def finish(self) -> None:
+        if self._pending:
+            self.line(self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+
+    def line(self, text: str) -> None:
+        """One line of output, without its newline."""
+        raise NotImplementedError
+
+    def tick(self) -> None:
+        """Nothing to refresh by default."""
 
 
 def _wait(process: subprocess.Popen[bytes]) -> int:
