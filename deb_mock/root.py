@@ -502,7 +502,8 @@ class Root:
             raise UsageError(f"--copyout: cannot create {dest}: {exc.strerror}") from None
         mounts: list[Mount] = [Tmpfs(RUN_DIR, size="1M"), Bind(str(mount_dir), f"{RUN_DIR}/out", readonly=False)]
         target = f"{RUN_DIR}/out/{name}" if name else f"{RUN_DIR}/out/"
-        flags = ["-a", "--no-preserve=ownership"] + ([] if into_dir else ["-T"])
+        # -H: a symlink named on the command line (/etc/os-release) is copied as its target
+        flags = ["-a", "-H", "--no-preserve=ownership"] + ([] if into_dir else ["-T"])
         self._copy(["cp", *flags, "--", *sources, target], mounts, "copyout")
 
     def _copy(self, argv: list[str], mounts: list[Mount], stage: str) -> None:

@@ -124,7 +124,7 @@ def test_info_modes(dm: DebMock, trixie: dict[str, object]) -> None:
     config = dm.json(*R, "--debug-config", "--config-opts", "sandbox.hostname=builder")
     assert config["config"]["sandbox"]["hostname"] == "builder"  # type: ignore[index]
     assert config["origins"]["sandbox.hostname"].startswith("--config-opts")  # type: ignore[index]
-    assert config["origins"]["suite"].endswith("trixie-amd64.yaml:4")  # type: ignore[index]
+    assert config["origins"]["suite"].endswith("trixie-amd64.yaml:3")  # type: ignore[index]
     assert dm.json(*R, "--orphanskill")["killed"] == []
     assert dm.ok(*R, "--config-opts", "sandbox.hostname=builder", "--chroot", "hostname").stdout.strip() == "builder"
 
