@@ -170,9 +170,13 @@ def configure_sources(tree: Path, config: Config) -> None:
             src = source_lines_for_deb_src(one_line.read_text(encoding="utf-8"))
             if src:
                 write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-src.list", "\n".join(src) + "\n")
-        for sources in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        parts = apt_dir / "sources.list.d"
+        if any(p.is_symlink() for p in (tree / "etc", apt_dir, parts)):
+            raise RootError(f"{tree}: refusing to edit apt sources: a directory on the way is a symlink")
+        for sources in sorted(parts.glob("*.sources")):
             if not sources.is_symlink():
-                sources.write_text(deb822_with_sources(sources.read_text(encoding="utf-8")), encoding="utf-8")
+                relative = str(sources.relative_to(tree))
+                write_in_tree(tree, relative, deb822_with_sources(sources.read_text(encoding="utf-8")))
     if config.extra_sources:
         write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-extra.list", "\n".join(config.extra_sources) + "\n")
     write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)))

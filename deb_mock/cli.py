@@ -89,6 +89,20 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Options may follow the mode's arguments; everything after ``--`` is an argument.
+
+    (parse_intermixed_args mishandles ``--`` on Python 3.11, so it is split off here.)
+    """
+    tail: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, tail = argv[:cut], argv[cut + 1:]
+    args = parser.parse_intermixed_args(argv)
+    args.args = [*args.args, *tail]
+    return args
+
+
 def selected_mode(args: argparse.Namespace) -> str:
     """The one mode the command line asks for."""
     for mode in (*INFO_MODES, *ROOT_MODES):
@@ -157,7 +171,7 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 
 def _main(argv: Sequence[str] | None, result: RunResult) -> int:
     plugins = make_plugin_manager()
-    args = build_parser(plugins).parse_intermixed_args(argv)
+    args = parse_args(build_parser(plugins), list(sys.argv[1:] if argv is None else argv))
     console = Console(json_mode=args.json, quiet=args.quiet, verbose=args.verbose)
     mode = selected_mode(args)
     result.mode = mode
@@ -243,6 +257,7 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         return done(root.clean)
     if mode == "scrub":
         kinds = [k.strip() for value in args.scrub for k in value.split(",") if k.strip()]
+        root.check_scrub_kinds(kinds)
         return done(lambda: root.scrub(kinds))
     raise UsageError(f"unknown mode {mode}")
 

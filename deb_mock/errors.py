@@ -115,3 +115,21 @@ class BootstrapError(DebMockError):
     """mmdebstrap failed to create the base tree."""
 
     exit_code = ExitCode.BOOTSTRAP
+
+
+class BuildError(DebMockError):
+    """dpkg-buildpackage failed."""
+
+    exit_code = ExitCode.BUILD
+
+
+class PackageError(DebMockError):
+    """A source package is malformed, incomplete or corrupted."""
+
+    exit_code = ExitCode.PACKAGE
+
+
+class ChainPartial(DebMockError):
+    """--chain --continue built only some of its packages."""
+
+    exit_code = ExitCode.CHAIN_PARTIAL

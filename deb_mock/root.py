@@ -255,7 +255,7 @@ class Root:
         if purpose in ("apt", "init"):
             return True
         if purpose in ("chroot", "shell"):
-            return self.config.sandbox.network == "host"
+            return self.config.sandbox.network
         return False
 
     def sandbox_spec(
@@ -534,12 +534,18 @@ class Root:
             kinds.extend(k for k in extra if k not in kinds)
         return kinds
 
-    def scrub(self, kinds: Sequence[str]) -> list[str]:
-        """Delete what ``kinds`` name; returns what was removed (for the report)."""
+    def check_scrub_kinds(self, kinds: Sequence[str]) -> None:
+        """Refuse unknown --scrub kinds (exit 5) before anything is touched."""
         known = self.scrub_kinds()
+        if not kinds:
+            raise UsageError(f"--scrub needs a kind ({', '.join(known)})")
         for kind in kinds:
             if kind not in known:
                 raise UsageError(f"--scrub: unknown kind '{kind}' (known: {', '.join(known)})")
+
+    def scrub(self, kinds: Sequence[str]) -> list[str]:
+        """Delete what ``kinds`` name; returns what was removed (for the report)."""
+        self.check_scrub_kinds(kinds)
         selected = frozenset(kinds)
         removed: list[str] = []
         if selected & {"chroot", "all"} and self.paths.top.exists():

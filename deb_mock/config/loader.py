@@ -92,6 +92,7 @@ def _plain(value: Any) -> Any:
 
 
 def _with_templates(path: Path, seen: tuple[Path, ...]) -> list[Layer]:
+    path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
         raise ConfigError(f"{path}: templates include each other in a loop: {chain}")

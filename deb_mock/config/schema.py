@@ -27,8 +27,9 @@ class SandboxConfig:
     tmpfs_tmp: Literal["build", "always", "never"] = "build"
     #: "ro" mounts a read-only sysfs on /sys, "none" leaves /sys empty
     sys: Literal["ro", "none"] = "ro"
-    #: network for --chroot/--shell and apt: "host" shares the host's, "off" gives loopback only
-    network: Literal["host", "off"] = "host"
+    #: --chroot/--shell share the host's network (true) or see only loopback (false);
+    #: apt always has the network unless ``offline``, package builds never unless asked
+    network: bool = True
     #: extra environment variables for every command in the root
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 

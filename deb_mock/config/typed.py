@@ -21,10 +21,15 @@ T = TypeVar("T")
 
 
 def where(origins: Origins, path: KeyPath) -> str:
-    """``file:line: key 'a.b'`` for messages."""
-    origin = origins.get(path)
-    if origin is None and path:
-        origin = origins.get(path[:-1])
+    """``file:line: key 'a.b'`` for messages (a list item is placed by its list's key)."""
+    origin = None
+    probe = path
+    while probe and origin is None:
+        origin = origins.get(probe)
+        if origin is None and probe[-1].endswith("]"):
+            probe = (*probe[:-1], probe[-1].split("[", 1)[0])
+            origin = origins.get(probe)
+        probe = probe[:-1]
     prefix = f"{origin}: " if origin else ""
     return f"{prefix}key '{'.'.join(path)}'"
 

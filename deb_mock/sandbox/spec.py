@@ -87,7 +87,7 @@ class SandboxSpec:
 
     def to_json(self) -> str:
         """Serialise for the init process (which only uses the standard library)."""
-        data = dataclasses.asdict(self)
+        data = dataclasses.asdict(dataclasses.replace(self, env=dict(self.env)))
         data["mounts"] = [
             {"kind": type(m).__name__.lower(), **dataclasses.asdict(m)} for m in self.mounts
         ]

@@ -32,6 +32,16 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def _sleep_started(marker: str) -> bool:
+    for pid in _processes_with(marker):
+        try:
+            if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_offline_sandbox_sees_only_loopback(dm: DebMock, trixie: dict[str, object]) -> None:
     out = dm.ok(*R, "--offline", "--chroot", "cat /proc/net/dev").stdout
     interfaces = [line.split(":")[0].strip() for line in out.splitlines()[2:]]
@@ -105,9 +115,7 @@ def test_sigkill_leaves_no_process_and_no_mount(dm: DebMock, trixie: dict[str, o
     before = host_mounts()
     proc = dm.popen(*R, "--chroot", "sleep 600")
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any(
-        b"sleep" in Path(f"/proc/{p}/cmdline").read_bytes() for p in _processes_with(marker) if Path(f"/proc/{p}").exists()
-    ):
+    while time.monotonic() < deadline and not _sleep_started(marker):
         time.sleep(0.1)
     assert _processes_with(marker), "the sandbox did not start"
     os.kill(proc.pid, signal.SIGKILL)

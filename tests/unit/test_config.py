@@ -186,7 +186,7 @@ def test_template_loop_through_another_spelling_is_an_error(
 ) -> None:
     # the same file named through '..': still a loop, and must be reported as one
     root = write(tmp_path / "x" / "a.yaml", "templates: ['../x/a']\n")
-    with pytest.raises(Exception) as info:  # noqa: B017 - the type is checked below
+    with pytest.raises(Exception) as info:
         load_config(str(root), [], sections)
     error = info.value
     assert isinstance(error, ConfigError), (
@@ -279,6 +279,21 @@ def test_yes_unquoted_is_a_boolean(tmp_path: Path, sections: dict[str, type]) ->
     config = load_config(str(root), [], sections).config
     assert config.offline is True
     assert config.deb_src is True
+
+
+def test_sandbox_network_false_as_written_in_the_readme(
+    tmp_path: Path, sections: dict[str, type]
+) -> None:
+    # README: "... unless --offline or `sandbox.network: false`"; YAML's off is false too
+    for text in ("false", "off"):
+        root = write(tmp_path / "r.yaml", f"sandbox:\n  network: {text}\n")
+        assert load_config(str(root), [], sections).config.sandbox.network is False
+
+
+def test_sandbox_network_string_is_a_type_error(tmp_path: Path, sections: dict[str, type]) -> None:
+    root = write(tmp_path / "r.yaml", "sandbox:\n  network: 'host'\n")
+    message = load_error(str(root), sections)
+    assert f"{root.resolve()}:2" in message and "sandbox.network" in message
 
 
 def test_null_for_optional_and_integer_for_float(tmp_path: Path, sections: dict[str, type]) -> None:
