@@ -60,6 +60,9 @@ def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) 
         argv.append(f"--include={','.join(config.packages)}")
     argv += [f"--keyring={keyring}" for keyring in config.keyrings]
     argv += [f"--aptopt={option}" for option in apt_options(config) if "Proxy" in option]
+    for option in config.apt_options:
+        key, _, value = option.partition("=")
+        argv.append(f'--aptopt={key} "{value}"')
     argv += list(extra)
     argv += [config.suite, str(target)]
     if config.mirror:

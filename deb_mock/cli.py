@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import pluggy
 
 from deb_mock import __version__, orphans
+from deb_mock.build import BuildOptions, BuildSelection
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain
 from deb_mock.config.locate import list_configs
@@ -32,7 +33,7 @@ from deb_mock.root import Root, RunOptions
 #: modes that print something and exit, without touching (or locking) a root
 INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill")
 #: modes that work on a root, in the order their flags are documented
-ROOT_MODES = ("init", "chroot", "shell", "install", "remove", "update", "copyin", "copyout",
+ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "copyin", "copyout",
               "clean", "scrub")
 
 
@@ -55,6 +56,8 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     add("--debug-config", action="store_true", help="print the merged config and where each value came from")
     add("-p", "--print-root-path", action="store_true", help="print the root's mount point path")
     add("--orphanskill", action="store_true", help="kill every process left in the root")
+    add("--rebuild", action="store_true", help="build ARGS: .dsc files or source package names (NAME[=VERSION])")
+    add("--buildsrc", action="store_true", help="build the source package of --sources DIR, then its binaries")
     add("--init", action="store_true", help="create the root (instant if it exists)")
     add("--chroot", action="store_true", help="run ARGS in the root (one argument: through /bin/sh -c), logged")
     add("--shell", action="store_true", help="interactive shell in the root, or run ARGS; not logged")
@@ -80,6 +83,25 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     opt("--enable-network", action="store_true", help="give every command the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
     opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
+    builds = parser.add_argument_group("build options")
+    bopt = builds.add_argument
+    bopt("--chain", action="store_true", help="build in order, each result offered to the next")
+    bopt("-c", "--continue", dest="keep_going", action="store_true", help="go on after a failed package")
+    bopt("--sources", metavar="DIR", type=Path, help="the unpacked source tree for --buildsrc")
+    bopt("-n", "--no-clean", action="store_true", help="build in the root's current state, not a clean one")
+    bopt("--nocheck", action="store_true", help="skip tests (DEB_BUILD_OPTIONS=nocheck, profile nocheck)")
+    bopt("-j", "--jobs", type=int, metavar="N", help="parallel jobs (DEB_BUILD_OPTIONS=parallel=N)")
+    bopt("--profiles", metavar="P,Q", default="", help="build profiles")
+    arch = builds.add_mutually_exclusive_group()
+    arch.add_argument("--arch-any", action="store_true", help="build only architecture-dependent packages")
+    arch.add_argument("--arch-all", action="store_true", help="build only architecture-independent packages")
+    bopt("--source", action="store_true", help="also build the source package (into the .changes)")
+    bopt("--source-only-changes", action="store_true", help="also write a source-only .changes")
+    bopt("--extra-package", action="append", default=[], type=Path, metavar="FILE.deb|DIR",
+         help="local .debs offered to the dependency resolver (repeatable)")
+    bopt("--additional-package", action="append", default=[], metavar="PKG",
+         help="install PKG besides the build dependencies (repeatable)")
+    bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
     opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
     opt("-q", "--quiet", action="store_true", help="only errors")
@@ -108,6 +130,8 @@ def selected_mode(args: argparse.Namespace) -> str:
     for mode in (*INFO_MODES, *ROOT_MODES):
         if getattr(args, mode, None):
             return mode
+    if args.args and all(item.endswith(".dsc") for item in args.args):
+        return "rebuild"  # as mock: a bare source package means --rebuild
     if args.args:
         raise UsageError(f"'{args.args[0]}': no mode given", hint="use --init, --chroot, --install ... (see --help)")
     raise UsageError("nothing to do: give a mode such as --init, --chroot or --shell")
@@ -230,6 +254,17 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
             return 0
         return run
 
+    if mode == "rebuild":
+        if not items:
+            raise UsageError("--rebuild needs .dsc files or source package names")
+        options = build_options_from(args)
+        return done(lambda: root.rebuild(items, options, chain=args.chain, keep_going=args.keep_going))
+    if mode == "buildsrc":
+        if args.sources is None:
+            raise UsageError("--buildsrc needs --sources DIR (an unpacked source tree)")
+        _no_args(mode, items)
+        options = build_options_from(args)
+        return done(lambda: root.buildsrc(args.sources, options))
     if mode == "init":
         _no_args(mode, items)
         return done(root.init)
@@ -260,6 +295,18 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         root.check_scrub_kinds(kinds)
         return done(lambda: root.scrub(kinds))
     raise UsageError(f"unknown mode {mode}")
+
+
+def build_options_from(args: argparse.Namespace) -> BuildOptions:
+    """The build flags as :class:`BuildOptions`."""
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
+    arch: BuildSelection = "any" if args.arch_any else "all" if args.arch_all else "any,all"
+    return BuildOptions(arch=arch, source=args.source, source_only_changes=args.source_only_changes,
+                        nocheck=args.nocheck, jobs=args.jobs, profiles=profiles,
+                        extra_packages=tuple(args.extra_package), additional_packages=tuple(args.additional_package),
+                        no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall)
 
 
 def _no_args(mode: str, items: list[str]) -> None:

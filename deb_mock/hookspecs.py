@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from deb_mock.builder import BuildContext
     from deb_mock.result import RunResult
     from deb_mock.root import Root
     from deb_mock.sandbox.spec import Mount
@@ -94,6 +95,25 @@ def debmock_enter(root: Root, purpose: str) -> None:
 @hookspec
 def debmock_exit(root: Root, purpose: str, returncode: int) -> None:
     """A --chroot or --shell session ended with ``returncode``."""
+
+
+@hookspec
+def debmock_pre_build(root: Root, build: BuildContext) -> None:
+    """The source is unpacked and its build dependencies installed; dpkg-buildpackage is next.
+
+    ``build.root_fs`` is the root the build runs in (run commands there with
+    ``root.run_in_root(..., root_fs=build.root_fs)``), ``build.build_dir`` the
+    unpacked source inside it.
+    """
+
+
+@hookspec
+def debmock_post_build(root: Root, build: BuildContext) -> None:
+    """dpkg-buildpackage ended; ``build.success`` says how, ``build.artifacts`` lists the results.
+
+    Called on failure too (before the build's root is discarded), so plugins
+    can collect what explains a failure.
+    """
 
 
 @hookspec

@@ -113,6 +113,8 @@ class LayerStore:
         for entry in self.paths.top.iterdir():
             if entry.name.startswith("base.incoming-") or entry.name.startswith("state.tmp-"):
                 remove_tree(entry)
+        if (self.paths.top / "scratch").exists():
+            remove_tree(self.paths.top / "scratch")
 
     def commit_base(self, incoming: Path, info: dict[str, Any]) -> None:
         """Move a finished base into place and record it; the root starts with an empty upper."""
@@ -139,6 +141,25 @@ class LayerStore:
         """Lower layers for overlayfs, topmost first, the base last."""
         names = self.state().get("layers", [])
         return (*(str(self.paths.layers / n) for n in reversed(names)), str(self.paths.base))
+
+    def scratch_overlay(self, name: str) -> OverlayRoot:
+        """A throw-away, empty upper over the layers and base (a clean build's root).
+
+        It lives in ``scratch/NAME`` until :meth:`drop_scratch`; a killed run's
+        scratch directories are removed by :meth:`remove_leftovers`.
+        """
+        top = self.paths.top / "scratch" / name
+        if top.exists():
+            remove_tree(top)
+        (top / "upper").mkdir(parents=True, mode=0o755)
+        (top / "work").mkdir(mode=0o700)
+        self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
+        return OverlayRoot(lowers=self.lower_dirs(), upper=str(top / "upper"), work=str(top / "work"),
+                           mountpoint=str(self.paths.mountpoint))
+
+    def drop_scratch(self, name: str) -> None:
+        """Delete a scratch upper."""
+        remove_tree(self.paths.top / "scratch" / name)
 
     def overlay(self) -> OverlayRoot:
         """The overlay root of the current stack."""

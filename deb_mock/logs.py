@@ -91,22 +91,22 @@ class RunLogs:
         with self.state_log.open("a", encoding="utf-8") as handle:
             handle.write(f"{_stamp()} {text}\n")
 
-    def sink(self, stage: str, echo: TextIO | None = None) -> StageOutput:
-        """An output sink for a command run in stage ``stage``."""
-        return StageOutput(self, stage, echo)
+    def sink(self, stage: str, echo: TextIO | None = None, log_path: Path | None = None) -> StageOutput:
+        """An output sink for a command run in stage ``stage`` (logged to root.log or ``log_path``)."""
+        return StageOutput(self, stage, echo, log_path)
 
 
 class StageOutput(LineSplitter):
     """Receives a command's output: into root.log, optionally echoed as is, with a progress line."""
 
-    def __init__(self, logs: RunLogs, stage: str, echo: TextIO | None) -> None:
+    def __init__(self, logs: RunLogs, stage: str, echo: TextIO | None, log_path: Path | None = None) -> None:
         super().__init__()
         self.logs = logs
         self.stage = stage
         self.echo = echo
         self.started = time.monotonic()
         self.tail: list[str] = []
-        self._handle = logs.root_log.open("a", encoding="utf-8")
+        self._handle = (log_path or logs.root_log).open("a", encoding="utf-8")
         self._handle.write(f"--- {_stamp()} {stage}\n")
         self._last_draw = 0.0
         self._last_line = ""

@@ -22,11 +22,12 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import pluggy
 
 from deb_mock import apt, bootstrap, orphans
+from deb_mock.build import BuildOptions
 from deb_mock.config import Config, LoadedConfig
 from deb_mock.errors import (
     AptError,
@@ -41,7 +42,7 @@ from deb_mock.errors import (
 from deb_mock.layers import LayerStore, RootPaths, remove_tree
 from deb_mock.locks import root_lock
 from deb_mock.logs import Console, RunLogs, StageOutput
-from deb_mock.result import RunResult
+from deb_mock.result import Artifact, RunResult
 from deb_mock.sandbox.runner import LineSplitter, OutputSink, run_captured, run_interactive
 from deb_mock.sandbox.spec import (
     DEFAULT_PATH,
@@ -52,6 +53,9 @@ from deb_mock.sandbox.spec import (
     SandboxSpec,
     Tmpfs,
 )
+
+if TYPE_CHECKING:
+    from deb_mock.builder import BuildContext
 
 #: where per-run helper mounts (copyin sources, local .debs) appear inside the root
 RUN_DIR = "/run/deb-mock"
@@ -188,7 +192,7 @@ class Root:
         except BaseException:
             remove_tree(incoming)
             raise
-        self._write_installed_packages()
+        self.write_installed_packages()
         self.hook.debmock_root_initialized(root=self, restored=restored)
         return True
 
@@ -234,9 +238,9 @@ class Root:
             ["useradd", "--uid", uid, "--gid", uid, "--create-home", "--shell", "/bin/bash", user],
             ["install", "-d", "-o", user, "-g", user, "-m", "0755", "/build"],
         ):
-            self._checked(argv, "prepare", root_fs=root_fs, network=False)
+            self.checked_run(argv, "prepare", root_fs=root_fs, network=False)
         if not self.config.offline:
-            self._apt(apt.update_command(), "apt-update", root_fs=root_fs)
+            self.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
 
     # -- running commands --------------------------------------------------------------
 
@@ -308,10 +312,15 @@ class Root:
             raise UsageError("run_in_root needs a sink unless interactive")
         return run_captured(spec, sink)
 
-    def _checked(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
-                 network: bool | None = None) -> list[str]:
+    def checked_run(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
+                    network: bool | None = None, unpriv: bool = False, mounts: Sequence[Mount] = ()) -> list[str]:
+        """Run a helper command in the root, logged to root.log; a failure is a RootError (exit 20).
+
+        Returns the command's last output lines.
+        """
         with self.logs.sink(stage) as sink:
-            returncode = self.run_in_root(argv, purpose=stage, sink=sink, root_fs=root_fs, network=network)
+            returncode = self.run_in_root(argv, purpose=stage, sink=sink, root_fs=root_fs, network=network,
+                                          unpriv=unpriv, mounts=mounts)
         if returncode != 0:
             tail = "\n".join(sink.tail[-10:])
             raise RootError(f"'{' '.join(argv)}' failed in the root with exit code {returncode}:\n{tail}")
@@ -344,31 +353,44 @@ class Root:
 
     # -- apt -------------------------------------------------------------------------------
 
-    def _apt(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
-             mounts: Sequence[Mount] = ()) -> None:
+    def apt_run(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
+                mounts: Sequence[Mount] = ()) -> None:
+        """Run apt in the root (or in ``root_fs``), between the pre/post apt hooks; exit 30 on failure."""
+        if self.config.apt_options and "apt-get" in argv:
+            at = argv.index("apt-get") + 1
+            argv = [*argv[:at], *(x for o in self.config.apt_options for x in ("-o", o)), *argv[at:]]
         self.hook.debmock_pre_apt(root=self, argv=argv)
         with self.logs.stage(stage), self.logs.sink(stage) as sink:
             returncode = self.run_in_root(argv, purpose="apt", sink=sink, root_fs=root_fs,
                                           env=dict(apt.APT_ENV), mounts=mounts)
         self.hook.debmock_post_apt(root=self, argv=argv, returncode=returncode)
         if returncode != 0:
-            words = " ".join(a for a in argv if not a.startswith("-") and "::" not in a)
+            start = argv.index("apt-get") if "apt-get" in argv else 0
+            words = " ".join(a for a in argv[start:] if not a.startswith("-") and "::" not in a)
             raise AptError(f"{words} failed "
                            f"(exit code {returncode}):\n{apt.explain_failure(sink.tail)}",
                            hint=f"apt's whole output is in {self.logs.root_log}")
-        if argv == apt.update_command() and root_fs is None:
+        if "update" in argv and root_fs is None:
             state = self.store.state()
             state["upper"] = {**state.get("upper", {}), "apt_updated": time.time()}
             self.store.write_state(state)
 
-    def _refresh_lists_if_stale(self) -> None:
+    def lists_are_stale(self, scratch: bool = False) -> bool:
+        """Whether apt's lists are older than ``apt_lists_max_age`` (never when offline).
+
+        ``scratch``: for a throw-away upper over the base, whose lists are the base's.
+        """
         if self.config.offline:
-            return
+            return False
         state = self.store.state()
-        updated = max(state.get("upper", {}).get("apt_updated", 0.0),
-                      state.get("base", {}).get("created", 0.0))
-        if time.time() - updated > self.config.apt_lists_max_age * 60:
-            self._apt(apt.update_command(), "apt-update")
+        updated = state.get("base", {}).get("created", 0.0)
+        if not scratch:
+            updated = max(updated, state.get("upper", {}).get("apt_updated", 0.0))
+        return bool(time.time() - updated > self.config.apt_lists_max_age * 60)
+
+    def _refresh_lists_if_stale(self) -> None:
+        if self.lists_are_stale():
+            self.apt_run(apt.update_command(), "apt-update")
 
     def install(self, packages: Sequence[str]) -> None:
         """apt-get install in the root; local ``.deb`` files are offered to apt too."""
@@ -376,24 +398,24 @@ class Root:
         apt.check_package_names([n for n in names if not n.startswith(f"{RUN_DIR}/")])
         self.require_initialized()
         self._refresh_lists_if_stale()
-        self._apt(apt.install_command(names), "apt-install", mounts=mounts)
-        self._write_installed_packages()
+        self.apt_run(apt.install_command(names), "apt-install", mounts=mounts)
+        self.write_installed_packages()
 
     def remove(self, packages: Sequence[str]) -> None:
         """apt-get remove in the root."""
         apt.check_package_names(packages)
         self.require_initialized()
-        self._apt(apt.remove_command(packages), "apt-remove")
-        self._write_installed_packages()
+        self.apt_run(apt.remove_command(packages), "apt-remove")
+        self.write_installed_packages()
 
     def update(self, packages: Sequence[str] = ()) -> None:
         """Refresh the lists and upgrade the root (or only ``packages``)."""
         if packages:
             apt.check_package_names(packages)
         self.require_initialized()
-        self._apt(apt.update_command(), "apt-update")
-        self._apt(apt.upgrade_command(packages), "apt-upgrade")
-        self._write_installed_packages()
+        self.apt_run(apt.update_command(), "apt-update")
+        self.apt_run(apt.upgrade_command(packages), "apt-upgrade")
+        self.write_installed_packages()
 
     def _local_debs(self, packages: Sequence[str]) -> tuple[list[str], list[Mount]]:
         names: list[str] = []
@@ -412,16 +434,55 @@ class Root:
                 names.append(package)
         return names, mounts
 
-    def _write_installed_packages(self) -> None:
-        """installed-pkgs.log: every package of the root with its version."""
+    def write_installed_packages(self, root_fs: RootFs | None = None, resultdir: Path | None = None) -> None:
+        """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version."""
         collector = _Collector()
         returncode = self.run_in_root(apt.installed_packages_command(), purpose="query",
-                                      sink=collector, network=False)
+                                      sink=collector, network=False, root_fs=root_fs)
         if returncode != 0:
             self.console.warn("could not list the installed packages: " + " ".join(collector.lines[-3:]))
             return
         lines = sorted(line for line in collector.lines if line.strip())
-        (self.resultdir / "installed-pkgs.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        target = (resultdir or self.resultdir) / "installed-pkgs.log"
+        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    # -- package builds ------------------------------------------------------------------
+
+    def rebuild(self, items: Sequence[str], options: BuildOptions | None = None, *, chain: bool = False,
+                keep_going: bool = False) -> list[BuildContext]:
+        """Build source packages: ``.dsc`` files, or names (``NAME[=VERSION]``) fetched from the archive.
+
+        Every .dsc is checked before anything is installed (exit 40 if bad).
+        """
+        from deb_mock.builder import PackageBuilder, fetch_source
+        from deb_mock.source import read_dsc
+
+        options = options or BuildOptions()
+        if not items:
+            raise UsageError("--rebuild needs source packages (.dsc files or names)")
+        sources = []
+        for item in items:
+            if item.endswith(".dsc") or Path(item).exists():
+                sources.append(read_dsc(Path(item)))
+            else:
+                sources.append(fetch_source(self, item, self.paths.top / "sources"))
+        builder = PackageBuilder(self, options)
+        contexts = builder.build_all(sources, chain=chain, keep_going=keep_going)
+        self.result.artifacts = [a for c in contexts for a in c.artifacts]
+        return contexts
+
+    def buildsrc(self, tree: Path, options: BuildOptions | None = None) -> list[BuildContext]:
+        """Build the source package of an unpacked tree, then its binaries (pdebuild)."""
+        from deb_mock.builder import PackageBuilder, build_source_package
+
+        options = options or BuildOptions()
+        if not tree.is_dir():
+            raise UsageError(f"--sources {tree}: not a directory")
+        source = build_source_package(self, tree, options)
+        contexts = PackageBuilder(self, options).build_all([source], chain=False, keep_going=False)
+        self.result.artifacts = [Artifact.of(f) for f in source.all_files] + \
+            [a for c in contexts for a in c.artifacts]
+        return contexts
 
     # -- sessions --------------------------------------------------------------------------
 

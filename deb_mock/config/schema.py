@@ -54,6 +54,8 @@ class Config:
     mirror: str | None = None
     #: HTTP proxy for apt (bootstrap and every apt run)
     apt_proxy: str | None = None
+    #: extra apt settings as apt's -o takes them ("Acquire::Check-Valid-Until=false"), for every apt run
+    apt_options: tuple[str, ...] = ()
     #: extra packages installed by the bootstrap
     packages: tuple[str, ...] = ()
     #: add deb-src lines for every deb line, so that sources can be fetched
@@ -62,6 +64,10 @@ class Config:
     extra_sources: tuple[str, ...] = ()
     #: extra keyring files given to mmdebstrap
     keyrings: tuple[str, ...] = ()
+    #: more suites to fetch source packages from (--rebuild NAME/SUITE), from the root's first archive
+    source_suites: tuple[str, ...] = ()
+    #: keyrings that must have signed every .dsc built (checked with gpgv); empty: no check
+    source_keyrings: tuple[str, ...] = ()
     #: templates merged before this file (names or paths); consumed while loading
     templates: tuple[str, ...] = ()
     #: where roots live

@@ -1,0 +1,162 @@
+"""Package builds: command lines (pure functions) and the options that shape them.
+
+The way Debian's buildds build: unpacked in ``/build/reproducible-path/``, as an
+unprivileged user, without network, with dpkg-buildpackage deriving
+SOURCE_DATE_EPOCH from the changelog. These builders are tested by equality;
+:mod:`deb_mock.builder` runs them in the sandbox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from deb_mock.source import SourcePackage
+
+#: where sources are unpacked (the path Debian's buildds use, so builds reproduce theirs)
+BUILD_TOP = "/build/reproducible-path"
+#: where the .dsc and its files appear inside the root during a build
+SOURCE_MOUNT = "/run/deb-mock/src"
+#: where the result directory appears inside the root while results are copied out
+RESULT_MOUNT = "/run/deb-mock/out"
+#: local repository of --extra-package and --chain results, inside the build's root
+EXTRA_REPO = "/var/lib/deb-mock-extra"
+EXTRA_LIST = "/etc/apt/sources.list.d/deb-mock-extra.list"
+#: packages every build needs besides its Build-Depends (as sbuild installs them)
+CORE_BUILD_PACKAGES = ("build-essential", "fakeroot")
+#: file names copied from the build directory into the result directory
+ARTIFACT_PATTERNS = ("*.deb", "*.udeb", "*.ddeb", "*.changes", "*.buildinfo")
+SOURCE_PATTERNS = ("*.dsc", "*.tar.*", "*.diff.gz")
+
+BuildSelection = Literal["any", "all", "any,all"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """What a rebuild builds and how (from the command line or the API)."""
+
+    #: "any,all" (default, as sbuild), "any" (--arch-any) or "all" (--arch-all)
+    arch: BuildSelection = "any,all"
+    #: also build the source package (its .dsc and tarballs go into the .changes)
+    source: bool = False
+    #: also write a source-only .changes (for uploads), as sbuild's --source-only-changes
+    source_only_changes: bool = False
+    nocheck: bool = False
+    jobs: int | None = None
+    profiles: tuple[str, ...] = ()
+    #: local .deb files or directories of them, offered to the dependency resolver
+    extra_packages: tuple[Path, ...] = ()
+    #: packages installed besides the build dependencies
+    additional_packages: tuple[str, ...] = ()
+    #: build on top of the root's current state instead of a clean one (-n)
+    no_clean: bool = False
+    enable_network: bool = False
+    #: install the built packages into the root afterwards
+    postinstall: bool = False
+
+    @property
+    def all_profiles(self) -> tuple[str, ...]:
+        """Build profiles, with ``nocheck`` added by --nocheck (as Debian policy asks)."""
+        if self.nocheck and "nocheck" not in self.profiles:
+            return (*self.profiles, "nocheck")
+        return self.profiles
+
+
+def deb_build_options(options: BuildOptions) -> str:
+    """DEB_BUILD_OPTIONS from the flags."""
+    words = []
+    if options.nocheck:
+        words.append("nocheck")
+    if options.jobs:
+        words.append(f"parallel={options.jobs}")
+    return " ".join(words)
+
+
+def build_environment(options: BuildOptions, build_user: str) -> dict[str, str]:
+    """The environment of dpkg-buildpackage: a sane locale, a HOME that is not the host's.
+
+    SOURCE_DATE_EPOCH is left to dpkg-buildpackage, which takes it from the
+    changelog exactly as on Debian's buildds.
+    """
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": "/sbuild-nonexistent",
+        "USER": build_user,
+        "LOGNAME": build_user,
+        "SHELL": "/bin/sh",
+    }
+    if deb_build_options(options):
+        env["DEB_BUILD_OPTIONS"] = deb_build_options(options)
+    if options.all_profiles:
+        env["DEB_BUILD_PROFILES"] = " ".join(options.all_profiles)
+    return env
+
+
+def build_targets(options: BuildOptions) -> str:
+    """dpkg-buildpackage's --build value."""
+    return f"source,{options.arch}" if options.source else options.arch
+
+
+def dpkg_buildpackage_command(options: BuildOptions) -> list[str]:
+    """The dpkg-buildpackage command line (unsigned, like sbuild's default)."""
+    argv = ["dpkg-buildpackage", "-us", "-uc", f"--build={build_targets(options)}"]
+    if options.all_profiles:
+        argv.append(f"--build-profiles={','.join(options.all_profiles)}")
+    if options.jobs:
+        argv.append(f"-j{options.jobs}")
+    return argv
+
+
+def source_only_changes_command(source: SourcePackage, options: BuildOptions) -> list[str]:
+    """dpkg-genchanges for an extra source-only .changes (run in the unpacked tree)."""
+    target = f"../{source.name}_{source.version.split(':', 1)[-1]}_source.changes"
+    return ["dpkg-genchanges", "--build=source", f"-O{target}"]
+
+
+def build_dep_command(dsc_inside: str, options: BuildOptions) -> list[str]:
+    """apt-get build-dep on the .dsc: Build-Depends(-Arch/-Indep), conflicts, profiles, arch restrictions."""
+    argv = ["apt-get", "--yes", "-o", "APT::Get::Build-Dep-Automatic=true", "-o", "APT::Install-Recommends=false",
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "build-dep"]
+    if options.arch == "any" and not options.source:
+        argv.append("--arch-only")
+    elif options.arch == "all" and not options.source:
+        argv.append("--indep-only")
+    if options.all_profiles:
+        argv += ["-P", ",".join(options.all_profiles)]
+    argv.append(dsc_inside)
+    return argv
+
+
+def unpack_command(source: SourcePackage) -> list[str]:
+    """Unpack the source as the build user (the signature is checked on the host, not here)."""
+    dsc_inside = f"{SOURCE_MOUNT}/{source.dsc.name}"
+    return ["dpkg-source", "--no-check", "-x", dsc_inside, f"{BUILD_TOP}/{source.build_dir_name}"]
+
+
+def collect_command(patterns: Sequence[str]) -> list[str]:
+    """Copy the build's files matching ``patterns`` from BUILD_TOP into RESULT_MOUNT."""
+    script = (
+        'set -e; cd "$1"; shift; found=0; for pattern in "$@"; do for f in $pattern; do '
+        '[ -f "$f" ] || continue; cp --no-preserve=ownership -- "$f" "' + RESULT_MOUNT + '/"; found=1; '
+        'echo "$f"; done; done; [ $found = 1 ]'
+    )
+    return ["/bin/sh", "-c", script, "sh", BUILD_TOP, *patterns]
+
+
+def extra_repo_script() -> list[str]:
+    """Index the .debs copied into EXTRA_REPO and point apt at it (trusted, local)."""
+    script = (
+        f'set -e; cd {EXTRA_REPO}; dpkg-scanpackages --multiversion . > Packages; '
+        f'echo "deb [trusted=yes] file:{EXTRA_REPO} ./" > {EXTRA_LIST}'
+    )
+    return ["/bin/sh", "-c", script]
+
+
+def extra_repo_update_command() -> list[str]:
+    """apt-get update of the local repository alone (works offline)."""
+    return ["apt-get", "--yes", "update", "-o", f"Dir::Etc::SourceList={EXTRA_LIST}",
+            "-o", "Dir::Etc::SourceParts=-", "-o", "APT::Get::List-Cleanup=0"]
