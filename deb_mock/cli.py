@@ -80,7 +80,7 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     opt("--plugin-option", action="append", default=[], metavar="NAME:KEY=VALUE", help="set a plugin option")
     opt("--lock-timeout", type=float, metavar="SECONDS", help="wait at most this long for a busy root, then exit 60")
     opt("--offline", action="store_true", help="no network at all (apt uses what the root has)")
-    opt("--enable-network", action="store_true", help="give every command the host's network")
+    opt("--enable-network", action="store_true", help="give --chroot/--shell and the build the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
     opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
     builds = parser.add_argument_group("build options")
@@ -104,7 +104,7 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
     opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
-    opt("-q", "--quiet", action="store_true", help="only errors")
+    opt("-q", "--quiet", action="store_true", help="no progress or notes, only warnings and errors")
     opt("--debug", action="store_true", help="show tracebacks of internal errors")
     if plugins is not None:
         plugins.hook.debmock_addoption(parser=parser)

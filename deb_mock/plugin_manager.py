@@ -23,6 +23,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "deb_mock.plugins.bind_mount",
     "deb_mock.plugins.tmpfs",
     "deb_mock.plugins.hw_info",
+    "deb_mock.plugins.lintian",
+    "deb_mock.plugins.chroot_scan",
 )
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "DEB_MOCK_DISABLE_PLUGINS"
@@ -68,11 +70,30 @@ def make_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     return pm
 
 
+@dataclasses.dataclass(frozen=True)
+class _Blocked:
+    """Stands for the config section of a plugin blocked by DEB_MOCK_DISABLE_PLUGINS.
+
+    Its settings are not checked: the plugin is not loaded, so nobody knows them.
+    """
+
+    enabled: bool = False
+    UNCHECKED = True
+
+
 def config_sections(pm: pluggy.PluginManager) -> dict[str, type]:
-    """The config dataclass of every registered plugin."""
+    """The config dataclass of every registered plugin.
+
+    A plugin blocked through DEB_MOCK_DISABLE_PLUGINS keeps a section that
+    accepts nothing but ``enabled``, so configs that mention it still load.
+    """
     sections: dict[str, type] = {}
     for result in pm.hook.debmock_config_sections():
         sections.update(result)
+    for module_name in BUILTIN_PLUGINS:
+        name = module_name.rsplit(".", 1)[-1]
+        if pm.is_blocked(name):
+            sections.setdefault(name, _Blocked)
     return sections
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -98,6 +99,9 @@ class Root:
         self.console = console
         self.plugins = plugins
         self.hook = plugins.hook
+        if self.options.uniqueext is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+                                                                self.options.uniqueext):
+            raise UsageError(f"--uniqueext '{self.options.uniqueext}': use letters, digits and . _ + - only")
         suffix = f"-{self.options.uniqueext}" if self.options.uniqueext else ""
         self.root_id = f"{self.config.name}{suffix}"
         self.paths = RootPaths(Path(self.config.basedir) / self.root_id)
@@ -394,8 +398,12 @@ class Root:
 
     def install(self, packages: Sequence[str]) -> None:
         """apt-get install in the root; local ``.deb`` files are offered to apt too."""
+        if not packages:
+            raise UsageError("--install needs package names or .deb files")
         names, mounts = self._local_debs(packages)
-        apt.check_package_names([n for n in names if not n.startswith(f"{RUN_DIR}/")])
+        by_name = [n for n in names if not n.startswith(f"{RUN_DIR}/")]
+        if by_name:
+            apt.check_package_names(by_name)
         self.require_initialized()
         self._refresh_lists_if_stale()
         self.apt_run(apt.install_command(names), "apt-install", mounts=mounts)
@@ -614,9 +622,10 @@ class Root:
                 if entry != self.resultdir and entry.name != "result":
                     remove_tree(entry)
             removed.append(str(self.paths.top))
-        if selected & {"results", "all"} and self.resultdir.exists():
-            remove_tree(self.resultdir)
-            removed.append(str(self.resultdir))
+        default_results = self.paths.default_resultdir
+        if selected & {"results", "all"} and default_results.exists():
+            remove_tree(default_results)  # never a --resultdir of the user's: it may hold anything
+            removed.append(str(default_results))
         if "all" in selected and self.paths.top.exists() and not any(self.paths.top.iterdir()):
             self.paths.top.rmdir()
         self.hook.debmock_scrub(root=self, kinds=selected)

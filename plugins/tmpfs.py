@@ -40,7 +40,8 @@ class Settings:
     """The ``plugins.tmpfs`` section (off by default, as in mock)."""
 
     enabled: bool = False
-    mounts: tuple[TmpfsEntry, ...] = (TmpfsEntry(target="/build"),)
+    #: /build in RAM by default; sticky and world-writable so the build user can work in it
+    mounts: tuple[TmpfsEntry, ...] = (TmpfsEntry(target="/build", mode=0o1777),)
 
 
 @hookimpl

@@ -55,11 +55,11 @@ def load_config(
     layers = [_defaults_layer()]
     site = locate.site_defaults_file()
     if site.is_file():
-        layers.append(load_yaml_layer(site))
+        layers.append(_without_templates(load_yaml_layer(site)))
     layers.extend(_with_templates(config_file, seen=()))
     user = user_config_file()
     if user.is_file():
-        layers.append(load_yaml_layer(user))
+        layers.append(_without_templates(load_yaml_layer(user)))
     layers.append(_overrides_layer(overrides))
     merged = merge_layers(layers)
     merged.data.pop("templates", None)
@@ -89,6 +89,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
+
+
+def _without_templates(layer: Layer) -> Layer:
+    """site-defaults and the user config are merged around every root: they include nothing."""
+    if "templates" in layer.data:
+        raise ConfigError(f"{where(layer.origins, ('templates',))}: only chroot configs may name templates")
+    return layer
 
 
 def _with_templates(path: Path, seen: tuple[Path, ...]) -> list[Layer]:
@@ -129,6 +136,9 @@ def _build(merged: Layer, plugin_sections: Mapping[str, type]) -> Config:
             raise ConfigError(f"{where(merged.origins, path)}: expected a mapping of plugin names")
         result: dict[str, Any] = {}
         for name, section in plugin_sections.items():
+            if getattr(section, "UNCHECKED", False):
+                result[name] = section()
+                continue
             result[name] = build_dataclass(section, value.get(name) or {}, merged.origins, (*path, name))
         for name in value:
             if name not in plugin_sections:

@@ -227,7 +227,12 @@ def exec_command(spec: dict[str, Any]) -> None:
             os.setgroups([])
             os.setgid(spec["gid"])
             os.setuid(spec["uid"])
-        os.chdir(spec["cwd"])
+        try:
+            os.chdir(spec["cwd"])
+        except OSError as exc:
+            sys.stderr.write(f"deb-mock: cannot enter {spec['cwd']!r} in the root: {exc.strerror}\n")
+            sys.stderr.flush()
+            os._exit(126)
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
     except OSError as exc:
         what = "command not found" if exc.errno == errno.ENOENT else exc.strerror

@@ -9,7 +9,7 @@ from types import ModuleType, SimpleNamespace
 import pluggy
 import pytest
 import pytest_mock
-from deb_mock.plugins import bind_mount, hw_info, tmpfs
+from deb_mock.plugins import bind_mount, chroot_scan, hw_info, lintian, tmpfs
 
 from deb_mock import hookimpl, hookspecs
 from deb_mock.config import Config
@@ -25,7 +25,7 @@ from deb_mock.plugin_manager import (
 )
 from deb_mock.sandbox.spec import Bind, Tmpfs
 
-BUILTINS = {"bind_mount", "tmpfs", "hw_info"}
+BUILTINS = {"bind_mount", "tmpfs", "hw_info", "lintian", "chroot_scan"}
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,10 @@ def test_environment_blocks_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hw_info" not in names(pm)
     assert "bind_mount" not in names(pm)
     assert "tmpfs" in names(pm)
-    assert set(config_sections(pm)) == {"tmpfs"}
+    sections = config_sections(pm)
+    assert set(sections) == BUILTINS
+    # a blocked plugin keeps a placeholder section that configs may still mention
+    assert sections["hw_info"] is not hw_info.Settings and sections["tmpfs"] is tmpfs.Settings
 
 
 def test_environment_blocks_one_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,6 +179,8 @@ def test_config_sections_are_frozen_dataclasses_with_enabled() -> None:
         "bind_mount": bind_mount.Settings,
         "tmpfs": tmpfs.Settings,
         "hw_info": hw_info.Settings,
+        "lintian": lintian.Settings,
+        "chroot_scan": chroot_scan.Settings,
     }
     for cls in sections.values():
         assert dataclasses.is_dataclass(cls)
@@ -238,7 +243,7 @@ def test_tmpfs_defaults() -> None:
     settings = tmpfs.Settings()
     assert settings.enabled is False
     root = stand_in({"tmpfs": settings})
-    assert tmpfs.debmock_mounts(root=root, purpose="build") == [Tmpfs("/build", size="2G")]
+    assert tmpfs.debmock_mounts(root=root, purpose="build") == [Tmpfs("/build", size="2G", mode=0o1777)]
 
 
 @pytest.mark.parametrize("size", ["512M", "2G", "50%", "1024", "4g"])
