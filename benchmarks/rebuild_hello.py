@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Rebuild hello with deb-mock and with sbuild --chroot-mode=unshare, side by side.
+
+Prints the wall time of each run, the medians, their ratio, and whether the
+two tools produced byte-identical .debs (they should: same build path, same
+environment, same build dependencies). A script, not a test: run it as root
+on a quiet machine:
+
+    .venv/bin/python benchmarks/rebuild_hello.py [--runs 3]
+
+It installs sbuild if needed, gives root a subordinate id range (sbuild's
+unshare mode needs one), creates sbuild's trixie tarball with mmdebstrap
+(not timed), and fetches hello 2.12.3-1 (sid's; the archive here serves
+no trixie sources) with deb-mock itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SUITE = "trixie"
+PACKAGE = "hello"
+VERSION = "2.12.3-1"
+DEBS = (f"{PACKAGE}_{VERSION}_amd64.deb", f"{PACKAGE}-dbgsym_{VERSION}_amd64.deb")
+DEB_MOCK = [sys.executable, "-m", "deb_mock", "-r", f"{SUITE}-amd64"]
+SID_SOURCES = ["--config-opts", "source_suites=[sid]", "--config-opts",
+               "apt_options=[Acquire::Check-Valid-Until=false]"]
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    start = time.monotonic()
+    result = subprocess.run(argv, cwd=cwd, text=True, capture_output=True, check=False)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(argv)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def prepare_sbuild(cache: Path) -> Path:
+    if shutil.which("sbuild") is None:
+        run(["apt-get", "install", "-y", "--no-install-recommends", "sbuild", "uidmap"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    for ids in ("/etc/subuid", "/etc/subgid"):
+        text = Path(ids).read_text() if Path(ids).exists() else ""
+        if not any(line.startswith("root:") for line in text.splitlines()):
+            with open(ids, "a") as handle:
+                handle.write("root:1000000:65536\n")
+    tarball = cache / f"{SUITE}-amd64.tar.zst"
+    if not tarball.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"creating sbuild's {tarball} with mmdebstrap (not timed)", flush=True)
+        run(["mmdebstrap", "--variant=buildd", "--mode=unshare", SUITE, str(tarball)])
+    return tarball
+
+
+def fetch_hello(work: Path) -> Path:
+    dsc = next(work.glob(f"{PACKAGE}_{VERSION}.dsc"), None)
+    if dsc:
+        return dsc
+    print("fetching hello's source and warming deb-mock's root with a first build (not timed)", flush=True)
+    out = work / "warmup"
+    run([*DEB_MOCK, *SID_SOURCES, "--resultdir", str(out), "--disable-plugin", "lintian",
+         "--rebuild", f"{PACKAGE}/sid"])
+    root_path = Path(run([*DEB_MOCK, "--print-root-path"]).stdout.strip()).parent
+    fetched = next((root_path / "sources").rglob(f"{PACKAGE}_{VERSION}.dsc"))
+    for file in fetched.parent.iterdir():
+        shutil.copy2(file, work)
+    return work / fetched.name
+
+
+def digests(directory: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in DEBS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root")
+    work = Path(tempfile.mkdtemp(prefix="bench-hello-", dir="/var/tmp"))
+    prepare_sbuild(Path("/root/.cache/sbuild"))
+    dsc = fetch_hello(work)
+    times: dict[str, list[float]] = {"deb-mock": [], "sbuild": []}
+    outputs: dict[str, Path] = {}
+    for index in range(args.runs):
+        out = work / f"deb-mock-{index}"
+        times["deb-mock"].append(timed([*DEB_MOCK, "--resultdir", str(out), "--disable-plugin", "lintian",
+                                        "--rebuild", str(dsc)], work))
+        outputs["deb-mock"] = out
+        sbuild_dir = work / f"sbuild-{index}"
+        sbuild_dir.mkdir()
+        times["sbuild"].append(timed(["sbuild", "--chroot-mode=unshare", f"--dist={SUITE}", "--arch-all",
+                                      "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
+                                      "--no-source", str(dsc)], sbuild_dir))
+        outputs["sbuild"] = sbuild_dir
+        print(f"run {index + 1}: deb-mock {times['deb-mock'][-1]:.1f}s, sbuild {times['sbuild'][-1]:.1f}s",
+              flush=True)
+    median = {tool: statistics.median(values) for tool, values in times.items()}
+    for tool, values in times.items():
+        print(f"{tool:9} min {min(values):6.1f}s  median {median[tool]:6.1f}s  max {max(values):6.1f}s")
+    print(f"ratio deb-mock/sbuild (medians): {median['deb-mock'] / median['sbuild']:.2f}")
+    same = digests(outputs["deb-mock"]) == digests(outputs["sbuild"])
+    print(f"byte-identical .debs: {'yes' if same else 'NO'}")
+    for name in DEBS:
+        print(f"  {name}: deb-mock {digests(outputs['deb-mock'])[name][:16]}  "
+              f"sbuild {digests(outputs['sbuild'])[name][:16]}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
