@@ -420,6 +420,8 @@ class Root:
         """Refresh the lists and upgrade the root (or only ``packages``)."""
         if packages:
             apt.check_package_names(packages)
+        if self.config.offline:
+            raise UsageError("--update needs the network: it refreshes the package lists (drop --offline)")
         self.require_initialized()
         self.apt_run(apt.update_command(), "apt-update")
         self.apt_run(apt.upgrade_command(packages), "apt-upgrade")

@@ -37,14 +37,15 @@ def make_source(top: Path, name: str, *, version: str = "1.0", build: str = "\tt
     tree = top / f"{name}-{version}"
     (tree / "debian" / "source").mkdir(parents=True)
     (tree / "debian" / "source" / "format").write_text("3.0 (native)\n")
-    depends = f"\nBuild-Depends: {build_depends}" if build_depends else ""
+    depends = f"Build-Depends: {build_depends}\n" if build_depends else ""
     (tree / "debian" / "control").write_text(textwrap.dedent(f"""\
         Source: {name}
         Section: misc
         Priority: optional
         Maintainer: deb-mock tests <tests@deb-mock.invalid>
         Rules-Requires-Root: no
-        Standards-Version: 4.6.2{depends}
+        Standards-Version: 4.6.2
+        """) + depends + textwrap.dedent(f"""\
 
         Package: {binary}
         Architecture: all
