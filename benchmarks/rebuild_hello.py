@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Rebuild hello with deb-mock and with sbuild --chroot-mode=unshare, side by side.
+"""Rebuild hello with deb-mock, sbuild --chroot-mode=unshare and cowbuilder, side by side.
 
-Prints the wall time of each run, the medians, their ratio, and whether the
-two tools produced byte-identical .debs (they should: same build path, same
+Prints the wall time of each run, the medians, the ratios (targets: deb-mock
+with warm caches <= 0.4 of sbuild and <= 0.65 of cowbuilder, the fastest
+anchor measured here), and whether the tools produced byte-identical .debs (they should: same build path, same
 environment, same build dependencies). A script, not a test: run it as root
 on a quiet machine:
 
@@ -66,6 +67,18 @@ def prepare_sbuild(cache: Path) -> Path:
     return tarball
 
 
+COW_BASE = Path(f"/var/cache/pbuilder/{SUITE}-amd64.cow")
+
+
+def prepare_cowbuilder() -> None:
+    if shutil.which("cowbuilder") is None:
+        run(["apt-get", "install", "-y", "--no-install-recommends", "cowbuilder"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not COW_BASE.exists():
+        print(f"creating cowbuilder's {COW_BASE} (not timed)", flush=True)
+        run(["cowbuilder", "--create", "--basepath", str(COW_BASE), "--distribution", SUITE])
+
+
 def fetch_hello(work: Path) -> Path:
     dsc = next(work.glob(f"{PACKAGE}_{VERSION}.dsc"), None)
     if dsc:
@@ -88,13 +101,18 @@ def digests(directory: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-cowbuilder", action="store_true", help="skip cowbuilder")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
     work = Path(tempfile.mkdtemp(prefix="bench-hello-", dir="/var/tmp"))
     prepare_sbuild(Path("/root/.cache/sbuild"))
+    if not args.no_cowbuilder:
+        prepare_cowbuilder()
     dsc = fetch_hello(work)
     times: dict[str, list[float]] = {"deb-mock": [], "sbuild": []}
+    if not args.no_cowbuilder:
+        times["cowbuilder"] = []
     outputs: dict[str, Path] = {}
     for index in range(args.runs):
         out = work / f"deb-mock-{index}"
@@ -107,17 +125,26 @@ def main() -> None:
                                       "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
                                       "--no-source", str(dsc)], sbuild_dir))
         outputs["sbuild"] = sbuild_dir
-        print(f"run {index + 1}: deb-mock {times['deb-mock'][-1]:.1f}s, sbuild {times['sbuild'][-1]:.1f}s",
+        if "cowbuilder" in times:
+            cow_dir = work / f"cowbuilder-{index}"
+            cow_dir.mkdir()
+            times["cowbuilder"].append(timed(["cowbuilder", "--build", "--basepath", str(COW_BASE),
+                                              "--buildresult", str(cow_dir), str(dsc)], work))
+            outputs["cowbuilder"] = cow_dir
+        print(f"run {index + 1}: " + ", ".join(f"{tool} {values[-1]:.1f}s" for tool, values in times.items()),
               flush=True)
     median = {tool: statistics.median(values) for tool, values in times.items()}
     for tool, values in times.items():
         print(f"{tool:9} min {min(values):6.1f}s  median {median[tool]:6.1f}s  max {max(values):6.1f}s")
-    print(f"ratio deb-mock/sbuild (medians): {median['deb-mock'] / median['sbuild']:.2f}")
-    same = digests(outputs["deb-mock"]) == digests(outputs["sbuild"])
-    print(f"byte-identical .debs: {'yes' if same else 'NO'}")
-    for name in DEBS:
-        print(f"  {name}: deb-mock {digests(outputs['deb-mock'])[name][:16]}  "
-              f"sbuild {digests(outputs['sbuild'])[name][:16]}")
+    print(f"ratio deb-mock/sbuild (medians): {median['deb-mock'] / median['sbuild']:.2f} (target <= 0.4)")
+    if "cowbuilder" in median:
+        print(f"ratio deb-mock/cowbuilder (medians): {median['deb-mock'] / median['cowbuilder']:.2f} (target <= 0.65)")
+    ours = digests(outputs["deb-mock"])
+    for tool in [t for t in outputs if t != "deb-mock"]:
+        theirs = digests(outputs[tool])
+        print(f"byte-identical .debs, deb-mock vs {tool}: {'yes' if ours == theirs else 'NO'}")
+        for name in DEBS:
+            print(f"  {name}: deb-mock {ours[name][:16]}  {tool} {theirs[name][:16]}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -51,6 +51,23 @@ def upgrade_command(packages: Sequence[str] = ()) -> list[str]:
     return [*_BASE, "dist-upgrade"]
 
 
+def simulate(argv: Sequence[str]) -> list[str]:
+    """The same apt-get command, only simulated (-s): what it would install, nothing done."""
+    at = list(argv).index("apt-get") + 1
+    return [*argv[:at], "--simulate", *argv[at:]]
+
+
+def planned_installs(lines: Sequence[str]) -> list[str]:
+    """``name version`` of every package a simulated run would install ("Inst" lines), sorted."""
+    planned = set()
+    for line in lines:
+        if line.startswith("Inst "):
+            words = line.split()
+            version = next((w.lstrip("(") for w in words[2:] if w.startswith("(")), "")
+            planned.add(f"{words[1]} {version}")
+    return sorted(planned)
+
+
 def installed_packages_command() -> list[str]:
     """List installed packages for installed-pkgs.log."""
     return ["dpkg-query", "--show", "--showformat=${binary:Package} ${Version}\\n"]

@@ -7,6 +7,8 @@ uses its default, and the host's proxy settings come from ``apt_proxy``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import shutil
 import subprocess
@@ -44,6 +46,20 @@ def apt_options(config: Config) -> list[str]:
     if config.apt_proxy:
         options.append(f'Acquire::http::Proxy "{config.apt_proxy}"')
     return options
+
+
+#: bump when what init does to a fresh base changes (it invalidates root caches)
+PREPARE_VERSION = 1
+#: the config keys that shape a bootstrapped base; a root cache is keyed by their digest
+BOOTSTRAP_KEYS = ("suite", "architecture", "variant", "components", "mirror", "apt_proxy", "apt_options",
+                  "packages", "deb_src", "extra_sources", "keyrings", "build_user", "build_uid")
+
+
+def bootstrap_digest(config: Config) -> str:
+    """Digest of every config value that shapes the base: a changed value means another cache."""
+    values = {key: getattr(config, key) for key in BOOTSTRAP_KEYS}
+    values["prepare_version"] = PREPARE_VERSION
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) -> list[str]:

@@ -31,10 +31,11 @@ from deb_mock.result import RunResult
 from deb_mock.root import Root, RunOptions
 
 #: modes that print something and exit, without touching (or locking) a root
-INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill")
+INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill",
+              "list_snapshots")
 #: modes that work on a root, in the order their flags are documented
 ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "copyin", "copyout",
-              "clean", "scrub")
+              "clean", "scrub", "snapshot", "rollback_to", "remove_snapshot")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,8 +67,13 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     add("--update", action="store_true", help="apt-get update and dist-upgrade (or upgrade only ARGS)")
     add("--copyin", action="store_true", help="copy host paths ARGS... into the root at the last ARG")
     add("--copyout", action="store_true", help="copy root paths ARGS... to the host at the last ARG")
-    add("--clean", action="store_true", help="discard every change since init (the base is kept)")
-    add("--scrub", action="append", metavar="KIND", help="delete: chroot, results, all (repeatable, a,b)")
+    add("--clean", action="store_true", help="discard every change since the last snapshot (or init)")
+    add("--snapshot", metavar="NAME", help="freeze the root's current state as snapshot NAME")
+    add("--rollback-to", metavar="NAME", help="go back to snapshot NAME (later changes are dropped)")
+    add("--remove-snapshot", metavar="NAME", help="delete snapshot NAME")
+    add("-l", "--list-snapshots", action="store_true", help="list the root's snapshots")
+    add("--scrub", action="append", metavar="KIND",
+        help="delete: chroot, snapshots, results, caches of plugins, all (repeatable, a,b)")
     parser.add_argument("args", nargs="*", help="arguments of the mode")
     opts = parser.add_argument_group("options")
     opt = opts.add_argument
@@ -219,6 +225,11 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
         return _emit(args, {"config": to_plain(loaded.config), "origins": _origins(loaded)}, describe(loaded))
     if mode == "print_root_path":
         return _emit(args, {"root_path": str(root.paths.mountpoint)}, str(root.paths.mountpoint))
+    if mode == "list_snapshots":
+        snapshots = root.list_snapshots()
+        if not snapshots:
+            console.info(f"{root.root_id} has no snapshots")
+        return _emit(args, {"snapshots": snapshots}, "\n".join(str(s["name"]) for s in snapshots) or None)
     if mode == "orphanskill":
         killed = orphans.kill(root.marker)
         console.info(f"killed {len(killed)} process(es) of {root.root_id}" if killed else "no processes left")
@@ -290,6 +301,10 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
     if mode == "clean":
         _no_args(mode, items)
         return done(root.clean)
+    if mode in ("snapshot", "rollback_to", "remove_snapshot"):
+        _no_args(mode, items)
+        name = getattr(args, mode)
+        return done(lambda: getattr(root, mode)(name))
     if mode == "scrub":
         kinds = [k.strip() for value in args.scrub for k in value.split(",") if k.strip()]
         root.check_scrub_kinds(kinds)

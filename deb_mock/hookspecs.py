@@ -50,10 +50,12 @@ def debmock_configure(root: Root) -> None:
 
 
 @hookspec(firstresult=True)
-def debmock_root_restore(root: Root, target: Path) -> bool | None:
-    """Fill the empty directory ``target`` with a base tree from a cache.
+def debmock_root_restore(root: Root, target: Path) -> str | None:
+    """Fill the empty directory ``target`` with a prepared base tree from a cache.
 
-    Return True if restored (no bootstrap follows), None to let others try.
+    Return an id of the restored content (the cache's digest; roots restored
+    from the same cache share it, and caches derived from the base are keyed
+    by it): no bootstrap and no preparation follow. None lets others try.
     """
 
 
@@ -114,6 +116,16 @@ def debmock_post_build(root: Root, build: BuildContext) -> None:
     Called on failure too (before the build's root is discarded), so plugins
     can collect what explains a failure.
     """
+
+
+@hookspec
+def debmock_snapshot(root: Root, name: str) -> None:
+    """Snapshot ``name`` was taken (the former upper is now a frozen layer)."""
+
+
+@hookspec
+def debmock_rollback(root: Root, name: str) -> None:
+    """The root went back to snapshot ``name``."""
 
 
 @hookspec

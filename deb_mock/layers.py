@@ -16,15 +16,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from deb_mock.errors import RootError
+from deb_mock.errors import RootError, UsageError
 from deb_mock.sandbox.spec import OverlayRoot
 
 STATE_VERSION = 1
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _FORBIDDEN_IN_PATHS = (":", ",", "\n")
 
 
@@ -142,8 +144,83 @@ class LayerStore:
         names = self.state().get("layers", [])
         return (*(str(self.paths.layers / n) for n in reversed(names)), str(self.paths.base))
 
-    def scratch_overlay(self, name: str) -> OverlayRoot:
-        """A throw-away, empty upper over the layers and base (a clean build's root).
+    # -- snapshots: O(1) renames of directories, never copies ---------------------------
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The snapshot layers, bottom first: name and creation time."""
+        state = self.state()
+        created = state.get("snapshots", {})
+        return [{"name": n, "created": created.get(n)} for n in state.get("layers", [])]
+
+    def upper_is_empty(self) -> bool:
+        """True when nothing was changed since the last snapshot (or init)."""
+        return not self.paths.upper.exists() or not any(self.paths.upper.iterdir())
+
+    def snapshot(self, name: str) -> None:
+        """Freeze the current upper into layer ``name``; a new, empty upper goes on top."""
+        if not _SNAPSHOT_NAME.match(name):
+            raise UsageError(f"snapshot name '{name}': use letters, digits and . _ + - (at most 64)")
+        state = self.state()
+        layers = list(state.get("layers", []))
+        if name in layers:
+            raise UsageError(f"snapshot '{name}' exists already (--remove-snapshot it first)")
+        self.ensure_upper()
+        self.paths.layers.mkdir(exist_ok=True)
+        os.replace(self.paths.upper, self.paths.layers / name)
+        remove_tree(self.paths.work)
+        self.ensure_upper()
+        state["layers"] = [*layers, name]
+        state["snapshots"] = {**state.get("snapshots", {}), name: time.time()}
+        state["upper"] = {}
+        self.write_state(state)
+
+    def rollback(self, name: str) -> list[str]:
+        """Drop every change above snapshot ``name``; returns the snapshots dropped with them."""
+        state = self.state()
+        layers = list(state.get("layers", []))
+        if name not in layers:
+            raise UsageError(f"no snapshot named '{name}' (known: {', '.join(layers) or 'none'})")
+        dropped = layers[layers.index(name) + 1:]
+        state["layers"] = layers[: layers.index(name) + 1]
+        state["snapshots"] = {k: v for k, v in state.get("snapshots", {}).items() if k not in dropped}
+        state["upper"] = {}
+        self.write_state(state)
+        for layer in dropped:
+            remove_tree(self.paths.layers / layer)
+        self.reset_upper()
+        return dropped
+
+    def remove_snapshot(self, name: str) -> None:
+        """Delete snapshot ``name``; refused while a snapshot or the root's changes stand on it."""
+        state = self.state()
+        layers = list(state.get("layers", []))
+        if name not in layers:
+            raise UsageError(f"no snapshot named '{name}' (known: {', '.join(layers) or 'none'})")
+        above = layers[layers.index(name) + 1:]
+        if above:
+            raise UsageError(f"snapshot '{name}' cannot be removed: {', '.join(above)} stand(s) on it "
+                             f"(remove {above[-1]} first, or --rollback-to {name})")
+        if not self.upper_is_empty():
+            raise UsageError(f"snapshot '{name}' cannot be removed: the root's current changes stand on it "
+                             f"(--rollback-to {name} or --clean discards them first)")
+        state["layers"] = layers[:-1]
+        state["snapshots"] = {k: v for k, v in state.get("snapshots", {}).items() if k != name}
+        self.write_state(state)
+        remove_tree(self.paths.layers / name)
+        self.reset_upper()
+
+    def drop_all_snapshots(self) -> None:
+        """Back to the base: every snapshot and the upper go."""
+        state = self.state()
+        if state:
+            state.update({"layers": [], "snapshots": {}, "upper": {}})
+            self.write_state(state)
+        if self.paths.layers.exists():
+            remove_tree(self.paths.layers)
+        self.reset_upper()
+
+    def scratch_overlay(self, name: str, lowers: tuple[str, ...] | None = None) -> OverlayRoot:
+        """A throw-away, empty upper over the base (a clean build's root), or over ``lowers``.
 
         It lives in ``scratch/NAME`` until :meth:`drop_scratch`; a killed run's
         scratch directories are removed by :meth:`remove_leftovers`.
@@ -154,8 +231,12 @@ class LayerStore:
         (top / "upper").mkdir(parents=True, mode=0o755)
         (top / "work").mkdir(mode=0o700)
         self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
-        return OverlayRoot(lowers=self.lower_dirs(), upper=str(top / "upper"), work=str(top / "work"),
-                           mountpoint=str(self.paths.mountpoint))
+        return OverlayRoot(lowers=lowers or (str(self.paths.base),), upper=str(top / "upper"),
+                           work=str(top / "work"), mountpoint=str(self.paths.mountpoint))
+
+    def scratch_upper(self, name: str) -> Path:
+        """The upper directory of scratch overlay ``name``."""
+        return self.paths.top / "scratch" / name / "upper"
 
     def drop_scratch(self, name: str) -> None:
         """Delete a scratch upper."""

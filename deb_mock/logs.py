@@ -91,16 +91,22 @@ class RunLogs:
         with self.state_log.open("a", encoding="utf-8") as handle:
             handle.write(f"{_stamp()} {text}\n")
 
-    def sink(self, stage: str, echo: TextIO | None = None, log_path: Path | None = None) -> StageOutput:
-        """An output sink for a command run in stage ``stage`` (logged to root.log or ``log_path``)."""
-        return StageOutput(self, stage, echo, log_path)
+    def sink(self, stage: str, echo: TextIO | None = None, log_path: Path | None = None,
+             keep: int = 200) -> StageOutput:
+        """An output sink for a command run in stage ``stage`` (logged to root.log or ``log_path``).
+
+        It remembers the last ``keep`` lines (``tail``).
+        """
+        return StageOutput(self, stage, echo, log_path, keep)
 
 
 class StageOutput(LineSplitter):
     """Receives a command's output: into root.log, optionally echoed as is, with a progress line."""
 
-    def __init__(self, logs: RunLogs, stage: str, echo: TextIO | None, log_path: Path | None = None) -> None:
+    def __init__(self, logs: RunLogs, stage: str, echo: TextIO | None, log_path: Path | None = None,
+                 keep: int = 200) -> None:
         super().__init__()
+        self.keep = keep
         self.logs = logs
         self.stage = stage
         self.echo = echo
@@ -125,7 +131,8 @@ class StageOutput(LineSplitter):
     def line(self, text: str) -> None:
         self._handle.write(text + "\n")
         self.tail.append(text)
-        del self.tail[:-200]
+        if len(self.tail) > self.keep:
+            del self.tail[: -self.keep]
         self._last_line = text
 
     def line_to_log_only(self, text: str) -> None:

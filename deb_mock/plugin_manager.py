@@ -25,6 +25,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "deb_mock.plugins.hw_info",
     "deb_mock.plugins.lintian",
     "deb_mock.plugins.chroot_scan",
+    "deb_mock.plugins.root_cache",
+    "deb_mock.plugins.apt_cache",
 )
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "DEB_MOCK_DISABLE_PLUGINS"

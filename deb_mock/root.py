@@ -21,9 +21,10 @@ import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
 
@@ -68,7 +69,7 @@ COPY_TO_PATH = (
     'mkdir -p -- "$(dirname -- "$d")"; exec cp -a --no-preserve=ownership -T -- "$1" "$d"'
 )
 #: --scrub kinds handled by the core; plugins add theirs
-CORE_SCRUB_KINDS = ("chroot", "results", "all")
+CORE_SCRUB_KINDS = ("chroot", "snapshots", "build-deps-cache", "cache", "results", "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,9 @@ class Root:
         self.logs = RunLogs(self.resultdir, console)
         self.marker = str(self.paths.top)
         self.result = RunResult(mode="", root=self.root_id)
+        #: per-run state of plugins (lock handles and the like), by plugin name
+        self.plugin_state: dict[str, Any] = {}
+        self._architecture_checked = False
 
     # -- run life cycle -------------------------------------------------------------
 
@@ -177,7 +181,12 @@ class Root:
 
         A warm root costs only a check of state.json: no bootstrap, no mount.
         """
+        digest = bootstrap.bootstrap_digest(self.config)
         if self.store.is_initialized():
+            recorded = self.store.state()["base"].get("bootstrap_digest")
+            if recorded and recorded != digest:
+                self.console.warn(f"{self.root_id} was bootstrapped with other settings than the config has now; "
+                                  "--scrub=chroot and --init to apply them")
             self.store.ensure_upper()
             return False
         self.paths.top.mkdir(parents=True, exist_ok=True)
@@ -185,31 +194,49 @@ class Root:
         incoming = self.paths.incoming_base()
         incoming.mkdir(mode=0o755)
         try:
-            restored = self._fill_base(incoming)
-            with self.logs.stage("prepare"):
-                self._prepare_base(incoming)
-            self.store.commit_base(
-                incoming,
-                {"config_digest": self.loaded.digest, "restored": restored,
-                 "suite": self.config.suite, "architecture": self.config.architecture},
-            )
+            self._check_architecture()
+            with self.logs.stage("restore"):
+                content_id = self.hook.debmock_root_restore(root=self, target=incoming)
+            if content_id is None:
+                self.logs.durations.pop("restore", None)
+                with self.logs.stage("bootstrap"):
+                    if not self.hook.debmock_root_bootstrap(root=self, target=incoming):
+                        self._mmdebstrap(incoming)
+                with self.logs.stage("prepare"):
+                    self._prepare_base(incoming)
+            else:
+                self.console.info(f"restored {self.root_id} from the root cache (no bootstrap)")
+            self.store.commit_base(incoming, {
+                "bootstrap_digest": digest, "config_digest": self.loaded.digest,
+                "restored": content_id is not None, "content_id": content_id or f"local-{uuid.uuid4()}",
+                "suite": self.config.suite, "architecture": self.config.architecture,
+            })
         except BaseException:
             remove_tree(incoming)
             raise
         self.write_installed_packages()
-        self.hook.debmock_root_initialized(root=self, restored=restored)
+        self.hook.debmock_root_initialized(root=self, restored=content_id is not None)
         return True
 
-    def _fill_base(self, incoming: Path) -> bool:
-        if self.hook.debmock_root_restore(root=self, target=incoming):
-            return True
+    def update_base_info(self, **fields: object) -> None:
+        """Record facts about the base in state.json (root_cache: ``content_id``, ``lists_updated``)."""
+        state = self.store.state()
+        state["base"].update(fields)
+        self.store.write_state(state)
+
+    @property
+    def base_content_id(self) -> str:
+        """The base's content id (equal for every root restored from the same root cache)."""
+        return str(self.store.state().get("base", {}).get("content_id", ""))
+
+    def _check_architecture(self) -> None:
+        """Foreign architectures need qemu-user and binfmt_misc (which do not survive a reboot)."""
+        if self._architecture_checked:
+            return
         note = bootstrap.ensure_foreign_arch_support(self.config.architecture)
         if note:
             self.console.info(note)
-        with self.logs.stage("bootstrap"):
-            if not self.hook.debmock_root_bootstrap(root=self, target=incoming):
-                self._mmdebstrap(incoming)
-        return False
+        self._architecture_checked = True
 
     def _mmdebstrap(self, target: Path) -> None:
         extra = [arg for args in self.hook.debmock_bootstrap_args(root=self) for arg in args]
@@ -309,6 +336,8 @@ class Root:
     ) -> int:
         """Run ``argv`` in the root's sandbox and return its exit status."""
         spec = self.sandbox_spec(argv, purpose=purpose, **spec_options)  # type: ignore[arg-type]
+        if spec.root is not None:
+            self._check_architecture()
         orphans.wait_for_exit(self.marker)
         if interactive:
             return run_interactive(spec)
@@ -358,13 +387,16 @@ class Root:
     # -- apt -------------------------------------------------------------------------------
 
     def apt_run(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
-                mounts: Sequence[Mount] = ()) -> None:
-        """Run apt in the root (or in ``root_fs``), between the pre/post apt hooks; exit 30 on failure."""
+                mounts: Sequence[Mount] = ()) -> list[str]:
+        """Run apt in the root (or in ``root_fs``), between the pre/post apt hooks; exit 30 on failure.
+
+        Returns apt's output lines.
+        """
         if self.config.apt_options and "apt-get" in argv:
             at = argv.index("apt-get") + 1
             argv = [*argv[:at], *(x for o in self.config.apt_options for x in ("-o", o)), *argv[at:]]
         self.hook.debmock_pre_apt(root=self, argv=argv)
-        with self.logs.stage(stage), self.logs.sink(stage) as sink:
+        with self.logs.stage(stage), self.logs.sink(stage, keep=100_000) as sink:
             returncode = self.run_in_root(argv, purpose="apt", sink=sink, root_fs=root_fs,
                                           env=dict(apt.APT_ENV), mounts=mounts)
         self.hook.debmock_post_apt(root=self, argv=argv, returncode=returncode)
@@ -378,6 +410,7 @@ class Root:
             state = self.store.state()
             state["upper"] = {**state.get("upper", {}), "apt_updated": time.time()}
             self.store.write_state(state)
+        return sink.tail
 
     def lists_are_stale(self, scratch: bool = False) -> bool:
         """Whether apt's lists are older than ``apt_lists_max_age`` (never when offline).
@@ -387,7 +420,8 @@ class Root:
         if self.config.offline:
             return False
         state = self.store.state()
-        updated = state.get("base", {}).get("created", 0.0)
+        base = state.get("base", {})
+        updated = base.get("lists_updated", base.get("created", 0.0))
         if not scratch:
             updated = max(updated, state.get("upper", {}).get("apt_updated", 0.0))
         return bool(time.time() - updated > self.config.apt_lists_max_age * 60)
@@ -586,17 +620,42 @@ class Root:
     # -- cleaning ------------------------------------------------------------------------------
 
     def clean(self) -> None:
-        """Return the root to its freshly initialised state (keeps the base)."""
+        """Discard every change since the last snapshot (or init); base and snapshots stay."""
         if not self.paths.top.exists():
             return
         self.store.remove_leftovers()
-        if self.paths.layers.exists():
-            remove_tree(self.paths.layers)
         self.store.reset_upper()
         state = self.store.state()
         if state:
-            state.update({"layers": [], "upper": {}})
+            state["upper"] = {}
             self.store.write_state(state)
+
+    # -- snapshots (overlay layers; every operation is a rename) -------------------------
+
+    def snapshot(self, name: str) -> None:
+        """Freeze the root's current state as snapshot ``name``."""
+        self.require_initialized()
+        with self.logs.stage("snapshot"):
+            self.store.snapshot(name)
+        self.hook.debmock_snapshot(root=self, name=name)
+
+    def rollback_to(self, name: str) -> None:
+        """Return to snapshot ``name``: later snapshots and changes are dropped."""
+        self.require_initialized()
+        with self.logs.stage("rollback"):
+            dropped = self.store.rollback(name)
+        if dropped:
+            self.console.info(f"dropped the snapshots above {name}: {', '.join(dropped)}")
+        self.hook.debmock_rollback(root=self, name=name)
+
+    def remove_snapshot(self, name: str) -> None:
+        """Delete snapshot ``name`` (refused while anything stands on it)."""
+        self.require_initialized()
+        self.store.remove_snapshot(name)
+
+    def list_snapshots(self) -> list[dict[str, object]]:
+        """The snapshots, bottom first."""
+        return self.store.snapshots() if self.store.is_initialized() else []
 
     def scrub_kinds(self) -> list[str]:
         """Every kind --scrub accepts here."""
@@ -624,6 +683,16 @@ class Root:
                 if entry != self.resultdir and entry.name != "result":
                     remove_tree(entry)
             removed.append(str(self.paths.top))
+        if "snapshots" in selected and not selected & {"chroot", "all"} and self.store.is_initialized():
+            self.store.drop_all_snapshots()
+            removed.append(str(self.paths.layers))
+        if selected & {"build-deps-cache", "cache", "all"}:
+            from deb_mock.builder import BuildDepsCache
+
+            directory = BuildDepsCache.of(self).directory
+            if directory.exists():
+                remove_tree(directory)
+                removed.append(str(directory))
         default_results = self.paths.default_resultdir
         if selected & {"results", "all"} and default_results.exists():
             remove_tree(default_results)  # never a --resultdir of the user's: it may hold anything

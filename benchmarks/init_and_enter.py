@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""How fast deb-mock gives a root, against mmdebstrap and sbuild's tarball, measured in one run.
+
+Prints, with min/median/max of several runs:
+
+- cold ``--init`` (no root, no root cache; the apt cache may be warm) against a
+  bare ``mmdebstrap --variant=buildd`` of the same suite (target ratio <= 1.1);
+- warm ``--init`` and ``--chroot true`` on a warm root against unpacking
+  sbuild's unshare tarball, the step every sbuild build starts with
+  (target ratio <= 0.1);
+- ``--init`` restored from the root cache (after ``--scrub=chroot``);
+- the peak resident memory of the deb-mock process itself (target <= 100 MB).
+
+Run as root on a quiet machine: ``.venv/bin/python benchmarks/init_and_enter.py [--runs 3]``.
+It works in its own base and cache directories, so it does not touch your roots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+SUITE = "trixie"
+
+
+def deb_mock(top: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "deb_mock", "-r", f"{SUITE}-amd64", "--config-opts", f"basedir={top}/roots",
+            "--config-opts", f"cache_topdir={top}/cache", "-q", *args]
+
+
+def measure(argv: list[str], peak: list[int] | None = None) -> float:
+    """Wall time of ``argv``; with ``peak``, also the highest RSS of that process (not its children)."""
+    start = time.monotonic()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    highest = 0
+    watched = psutil.Process(process.pid)
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            highest = max(highest, watched.memory_info().rss)
+        time.sleep(0.02)
+    elapsed = time.monotonic() - start
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{process.stderr.read().decode() if process.stderr else ''}")
+    if peak is not None:
+        peak.append(highest)
+    return elapsed
+
+
+def series(runs: int, before: Callable[[], None], argv: list[str], peak: list[int] | None = None) -> list[float]:
+    values = []
+    for _ in range(runs):
+        before()
+        values.append(measure(argv, peak))
+    return values
+
+
+def line(label: str, values: list[float]) -> float:
+    median = statistics.median(values)
+    print(f"{label:44} min {min(values):7.3f}s  median {median:7.3f}s  max {max(values):7.3f}s", flush=True)
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root")
+    top = Path(tempfile.mkdtemp(prefix="bench-init-", dir="/var/tmp"))
+    peak: list[int] = []
+    try:
+        target = top / "mmdebstrap-tree"
+        scrub_all = lambda: subprocess.run(deb_mock(top, "--scrub=chroot,root-cache"), check=True)  # noqa: E731
+        # warm the apt cache once so that neither side is measured downloading more than the other
+        subprocess.run(deb_mock(top, "--init"), check=True)
+        cold = line("deb-mock --init (cold, no root cache)",
+                    series(args.runs, scrub_all, deb_mock(top, "--init"), peak))
+        bare = line("mmdebstrap --variant=buildd", series(
+            args.runs, lambda: shutil.rmtree(target, ignore_errors=True),
+            ["mmdebstrap", "--quiet", "--variant=buildd", SUITE, str(target)]))
+        print(f"  ratio cold init / mmdebstrap: {cold / bare:.2f} (target <= 1.1)")
+        shutil.rmtree(target, ignore_errors=True)
+        restored = line("deb-mock --init (restored from root cache)", series(
+            args.runs, lambda: subprocess.run(deb_mock(top, "--scrub=chroot"), check=True),
+            deb_mock(top, "--init"), peak))
+        nothing = lambda: None  # noqa: E731
+        warm = line("deb-mock --init (warm root)", series(args.runs * 3, nothing, deb_mock(top, "--init"), peak))
+        enter = line("deb-mock --chroot true (warm root)", series(
+            args.runs * 3, nothing, deb_mock(top, "--chroot", "true"), peak))
+        tarball = top / f"{SUITE}.tar.zst"
+        subprocess.run(["mmdebstrap", "--quiet", "--variant=buildd", SUITE, str(tarball)], check=True)
+        unpack_dir = top / "unpacked"
+        unpack = line("unpack sbuild's tarball (tar --zstd -x)", series(
+            args.runs, lambda: (shutil.rmtree(unpack_dir, ignore_errors=True), unpack_dir.mkdir()),  # type: ignore
+            ["tar", "--zstd", "-xf", str(tarball), "-C", str(unpack_dir)]))
+        print(f"  ratio warm init / unpack: {warm / unpack:.3f}; --chroot true / unpack: {enter / unpack:.3f} "
+              "(target <= 0.1)")
+        print(f"  restored init / mmdebstrap: {restored / bare:.2f}")
+        print(f"peak RSS of the deb-mock process: {max(peak) / 2**20:.1f} MiB (target <= 100 MB)")
+    finally:
+        subprocess.run(deb_mock(top, "--scrub=all"), check=False, capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

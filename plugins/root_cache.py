@@ -1,0 +1,195 @@
+"""root_cache: keep every prepared base as a zstd tarball, restore it instead of bootstrapping.
+
+The cache is keyed by a digest of every config value that shapes the base
+(suite, architecture, variant, components, include list, mirror, keyrings …),
+so a changed value means a new cache, never a stale one. A tarball is
+written atomically (temporary file, fsync, rename) with its sha256 beside it;
+a truncated or corrupted tarball is detected by that digest, reported,
+discarded and rebuilt. The lock is held only while a tarball is written or
+read, never for a whole build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from deb_mock import hookimpl
+from deb_mock.bootstrap import bootstrap_digest
+from deb_mock.errors import RootError
+from deb_mock.sandbox.runner import run_captured
+from deb_mock.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from deb_mock.root import Root
+
+PLUGIN_NAME = "root_cache"
+SUFFIX = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
+COMPRESSOR = {"zstd": ["-I", "zstd -1 -T0"], "gzip": ["-I", "gzip -1"], "none": []}
+DECOMPRESSOR = {"zstd": ["-I", "zstd -d -T0"], "gzip": ["-I", "gzip -d"], "none": []}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``plugins.root_cache`` section."""
+
+    enabled: bool = True
+    #: a cache older than this is rebuilt (its package lists age with it)
+    max_age_days: int = 15
+    compression: Literal["zstd", "gzip", "none"] = "zstd"
+    #: where the tarballs live; empty: <cache_topdir>/<config name>/root_cache
+    dir: str | None = None
+
+
+@hookimpl
+def debmock_config_sections() -> dict[str, type]:
+    return {PLUGIN_NAME: Settings}
+
+
+@hookimpl
+def debmock_scrub_kinds() -> list[str]:
+    return ["root-cache", "cache"]
+
+
+def cache_dir(root: Root) -> Path:
+    settings: Settings = root.config.plugin(PLUGIN_NAME)
+    return Path(settings.dir) if settings.dir else Path(root.config.cache_topdir) / root.config.name / "root_cache"
+
+
+def tar_create_command(base: Path, tarball: Path, compression: str) -> list[str]:
+    """tar of a base tree: numeric owners, xattrs, sorted names, one file system."""
+    return ["tar", "--create", "--file", str(tarball), "--directory", str(base), "--numeric-owner",
+            "--xattrs", "--xattrs-include=*", "--sort=name", "--one-file-system", *COMPRESSOR[compression], "."]
+
+
+def tar_extract_command(tarball: Path, target: Path, compression: str) -> list[str]:
+    """The matching extraction (as root: owners, modes, device nodes, xattrs)."""
+    return ["tar", "--extract", "--file", str(tarball), "--directory", str(target), "--numeric-owner",
+            "--preserve-permissions", "--xattrs", "--xattrs-include=*", *DECOMPRESSOR[compression]]
+
+
+@contextlib.contextmanager
+def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[None]:
+    """flock on the cache entry's lock file, saying so when it has to wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            root.console.info("waiting for the root cache lock (another run is writing it)")
+            fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_tar(root: Root, argv: list[str], stage: str) -> None:
+    spec = SandboxSpec(argv=tuple(argv), root=None, env={"PATH": "/usr/bin:/bin"}, network=False,
+                       hostname=root.config.sandbox.hostname, marker=root.marker)
+    with root.logs.sink(stage) as sink:
+        returncode = run_captured(spec, sink)
+    if returncode != 0:
+        raise RootError(f"{stage}: tar failed with exit code {returncode}:\n" + "\n".join(sink.tail[-5:]))
+
+
+def _entry(root: Root) -> tuple[Path, Path, Path, str]:
+    settings: Settings = root.config.plugin(PLUGIN_NAME)
+    key = bootstrap_digest(root.config)
+    directory = cache_dir(root)
+    tarball = directory / f"{key}{SUFFIX[settings.compression]}"
+    return tarball, tarball.with_name(f"{key}.json"), directory / f"{key}.lock", settings.compression
+
+
+@hookimpl
+def debmock_root_restore(root: Root, target: Path) -> str | None:
+    settings: Settings = root.config.plugin(PLUGIN_NAME)
+    tarball, meta_path, lock, compression = _entry(root)
+    if not meta_path.exists():
+        return None
+    with cache_lock(root, lock, exclusive=False):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        if time.time() - float(meta.get("created", 0)) > settings.max_age_days * 86400:
+            root.console.info("the root cache is older than max_age_days: bootstrapping a new base")
+            _discard(root, tarball, meta_path, lock)
+            return None
+        intact = tarball.is_file() and tarball.stat().st_size == meta.get("size")
+        if not intact or _sha256(tarball) != meta.get("sha256"):
+            root.console.warn(f"root cache {tarball} is truncated or corrupted (its sha256 does not match): "
+                              "discarded, bootstrapping a new base")
+            _discard(root, tarball, meta_path, lock)
+            return None
+        _run_tar(root, tar_extract_command(tarball, target, compression), "root-cache-restore")
+    root.logs.write_root_log(f"deb-mock: restored the base from the root cache {tarball}")
+    root.plugin_state[PLUGIN_NAME] = {"lists_updated": float(meta["created"])}
+    return str(meta["sha256"])
+
+
+def _discard(root: Root, tarball: Path, meta_path: Path, lock: Path) -> None:
+    with cache_lock(root, lock, exclusive=True):
+        for path in (meta_path, tarball):
+            path.unlink(missing_ok=True)
+
+
+@hookimpl
+def debmock_root_initialized(root: Root, restored: bool) -> None:
+    if restored:
+        lists = root.plugin_state.get(PLUGIN_NAME, {}).get("lists_updated")
+        if lists:
+            root.update_base_info(lists_updated=lists)
+        return
+    if root.config.offline:
+        return  # prepared without package lists: not a base to hand to online runs
+    tarball, meta_path, lock, compression = _entry(root)
+    with cache_lock(root, lock, exclusive=True), root.logs.stage("root-cache-save"):
+        if meta_path.exists() and tarball.exists():
+            return  # a concurrent run of the same config wrote it meanwhile
+        for stale in tarball.parent.glob("*.tmp-*"):
+            stale.unlink()  # left by a killed writer: the lock says nobody writes now
+        tmp = tarball.with_name(f"{tarball.name}.tmp-{os.getpid()}")
+        try:
+            _run_tar(root, tar_create_command(root.paths.base, tmp, compression), "root-cache-save")
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
+            digest = _sha256(tmp)
+            os.replace(tmp, tarball)
+        finally:
+            tmp.unlink(missing_ok=True)
+        meta = {"sha256": digest, "size": tarball.stat().st_size, "created": time.time(),
+                "key": bootstrap_digest(root.config), "suite": root.config.suite,
+                "architecture": root.config.architecture}
+        meta_tmp = meta_path.with_name(f"{meta_path.name}.tmp-{os.getpid()}")
+        meta_tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        os.replace(meta_tmp, meta_path)
+    root.update_base_info(content_id=digest)
+
+
+@hookimpl
+def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+    if not kinds & {"root-cache", "cache", "all"}:
+        return
+    directory = cache_dir(root)
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if not path.name.endswith(".lock"):
+                path.unlink()

@@ -1,0 +1,136 @@
+"""Root cache, apt cache, build-deps layers and snapshots, for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import DebMock
+from tests.integration.debsrc import make_source
+
+pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
+R = ("-r", "trixie-amd64")
+#: a fingerprint of the root's file tree: every path with its type, mode, owner and content digest
+TREE = ("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp \\) -prune -o "
+        "-printf '%p %y %m %U:%G %l\\n' | sort | md5sum; "
+        "find /etc /usr/share/doc /var/lib/dpkg -xdev -type f -print0 | sort -z | xargs -0 md5sum | md5sum")
+
+
+def root_cache_files(dm: DebMock) -> tuple[Path, dict[str, object]]:
+    directory = dm.basedir.parent / "cache" / "trixie-amd64" / "root_cache"
+    meta_path = next(directory.glob("*.json"))
+    return meta_path.with_suffix(".tar.zst"), json.loads(meta_path.read_text())
+
+
+def test_cold_init_saved_a_root_cache(dm: DebMock, trixie: dict[str, object]) -> None:
+    tarball, meta = root_cache_files(dm)
+    assert tarball.stat().st_size == meta["size"]
+    digest = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True).stdout.split()[0]
+    assert digest == meta["sha256"]
+    assert not list(tarball.parent.glob("*.tmp-*"))
+    state = json.loads((dm.root_dir("trixie-amd64") / "state.json").read_text())
+    assert state["base"]["content_id"] == meta["sha256"]
+
+
+def test_init_from_root_cache_needs_no_network(dm: DebMock, trixie: dict[str, object]) -> None:
+    U = (*R, "--uniqueext", "cached")
+    result = dm.json(*U, "--offline", "--init")  # the network is cut: only loopback
+    assert result["exit_code"] == 0, result
+    assert "restore" in result["durations"] and "bootstrap" not in result["durations"]  # type: ignore[operator]
+    log = (dm.root_dir("trixie-amd64-cached") / "result" / "root.log").read_text()
+    assert "restored the base from the root cache" in log
+    assert dm.ok(*U, "--offline", "--chroot", "cat /etc/debian_version").stdout.startswith("13")
+    assert dm.ok(*U, "--chroot", "getent passwd build").stdout.startswith("build:x:1000:")
+    dm.ok(*U, "--scrub=chroot")
+    again = dm.json(*U, "--offline", "--init")
+    assert again["exit_code"] == 0 and "bootstrap" not in again["durations"]  # type: ignore[operator]
+    dm.ok(*U, "--scrub=chroot")
+
+
+def test_corrupted_root_cache_is_detected_and_rebuilt(dm: DebMock, trixie: dict[str, object]) -> None:
+    tarball, meta = root_cache_files(dm)
+    data = bytearray(tarball.read_bytes())
+    data[len(data) // 3] ^= 0x55
+    tarball.write_bytes(bytes(data))
+    U = (*R, "--uniqueext", "corrupt")
+    result = dm.json(*U, "--init")
+    assert result["exit_code"] == 0, result
+    assert "corrupted" in str(result["_stderr"])  # a warning: shown even with --json
+    assert "bootstrap" in result["durations"]  # type: ignore[operator]
+    tarball, fresh = root_cache_files(dm)
+    assert fresh["sha256"] != meta["sha256"] or fresh["created"] != meta["created"]
+    digest = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True).stdout.split()[0]
+    assert digest == fresh["sha256"]
+    dm.ok(*U, "--scrub=chroot")
+
+
+def test_snapshot_rollback_restores_the_exact_tree(dm: DebMock, trixie: dict[str, object]) -> None:
+    U = (*R, "--uniqueext", "snap")
+    dm.ok(*U, "--init")
+    dm.ok(*U, "--chroot", "echo one > /etc/one; rm /etc/issue")
+    at_snapshot = dm.ok(*U, "--chroot", TREE).stdout
+    dm.ok(*U, "--snapshot", "first")
+    dm.ok(*U, "--install", "hello")
+    dm.ok(*U, "--chroot", "echo two > /etc/one; rm -r /usr/share/doc/bash; echo new > /etc/two")
+    dm.ok(*U, "--snapshot", "second")
+    dm.ok(*U, "--chroot", "rm /etc/two")
+    listing = dm.json(*U, "--list-snapshots")
+    assert [s["name"] for s in listing["snapshots"]] == ["first", "second"]  # type: ignore[union-attr]
+    refused = dm.run(*U, "--remove-snapshot", "first")
+    assert refused.returncode == 5 and "second" in refused.stderr
+    dm.ok(*U, "--rollback-to", "first")
+    assert dm.ok(*U, "--chroot", TREE).stdout == at_snapshot
+    assert dm.run(*U, "--chroot", "hello").returncode == 127
+    assert [s["name"] for s in dm.json(*U, "--list-snapshots")["snapshots"]] == ["first"]  # type: ignore[union-attr]
+    dm.ok(*U, "--chroot", "touch /etc/later")
+    dm.ok(*U, "--clean")  # back to the snapshot, not to the base
+    assert dm.ok(*U, "--chroot", "cat /etc/one").stdout == "one\n"
+    dm.ok(*U, "--remove-snapshot", "first")
+    assert dm.run(*U, "--chroot", "test -e /etc/one").returncode == 1
+    dm.ok(*U, "--scrub=chroot")
+
+
+def test_build_deps_layer_is_reused_and_offline_rebuild_works(dm: DebMock, trixie: dict[str, object],
+                                                              tmp_path: Path) -> None:
+    dsc = make_source(tmp_path, "dm-deps", build_depends="hello, pv", build="\thello; pv --version | head -1")
+    first = dm.json(*R, "--resultdir", str(tmp_path / "first"), "--rebuild", str(dsc))
+    assert first["exit_code"] == 0, first
+    assert "apt-build-dep" in first["durations"]  # type: ignore[operator]
+    second = dm.json(*R, "--resultdir", str(tmp_path / "second"), "--rebuild", str(dsc))
+    assert second["exit_code"] == 0, second
+    assert "apt-build-dep" not in second["durations"] and "apt-install" not in second["durations"]  # type: ignore
+    assert "reused: no apt run" in (tmp_path / "second" / "root.log").read_text()
+    assert "Hello, world!" in (tmp_path / "second" / "build.log").read_text()
+    # offline: the layer (or the apt cache) serves, with the network unreachable
+    offline = dm.json(*R, "--offline", "--resultdir", str(tmp_path / "offline"), "--rebuild", str(dsc))
+    assert offline["exit_code"] == 0, offline
+    dm.ok(*R, "--scrub=build-deps-cache")
+    again = dm.json(*R, "--offline", "--resultdir", str(tmp_path / "apt-cache"), "--rebuild", str(dsc))
+    assert again["exit_code"] == 0, again  # installed from the shared apt cache alone
+    assert "apt-build-dep" in again["durations"]  # type: ignore[operator]
+    apt_cache = dm.basedir.parent / "cache" / "apt-cache" / "trixie-amd64"
+    assert list(apt_cache.glob("hello_*.deb")) and list(apt_cache.glob("pv_*.deb"))
+
+
+def test_eight_concurrent_uniqueext_rebuilds_share_the_caches(dm: DebMock, trixie: dict[str, object],
+                                                              tmp_path: Path) -> None:
+    dsc = make_source(tmp_path, "dm-par", build_depends="hello", build="\thello")
+    processes = [dm.popen(*R, "--uniqueext", f"par{n}", "--resultdir", str(tmp_path / f"r{n}"), "--rebuild",
+                          str(dsc)) for n in range(8)]
+    started = time.monotonic()
+    outcomes = [(p.wait(timeout=1800), p.stderr.read() if p.stderr else "") for p in processes]
+    assert all(code == 0 for code, _ in outcomes), outcomes
+    assert time.monotonic() - started < 1800
+    for n in range(8):
+        assert (tmp_path / f"r{n}" / "dm-par_1.0_all.deb").is_file()
+    tarball, meta = root_cache_files(dm)
+    digest = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True).stdout.split()[0]
+    assert digest == meta["sha256"]
+    apt_cache = dm.basedir.parent / "cache" / "apt-cache" / "trixie-amd64"
+    assert not list((apt_cache / "partial").iterdir())
+    for n in range(8):
+        dm.ok(*R, "--uniqueext", f"par{n}", "--scrub=chroot")
