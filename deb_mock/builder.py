@@ -66,6 +66,8 @@ class BuildDepsCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        #: why the last store() kept nothing, if it could not
+        self.refused = ""
 
     @classmethod
     def of(cls, root: Root) -> BuildDepsCache:
@@ -97,8 +99,9 @@ class BuildDepsCache:
                 remove_tree(layer)  # a writer was killed before it finished
             try:
                 os.rename(upper, layer)
-            except OSError:
-                return None  # another file system: no cheap way to keep it
+            except OSError as exc:
+                self.refused = f"{layer}: {exc.strerror}"  # another file system: no cheap way to keep it
+                return None
             meta = self.directory / f"{key}.json"
             meta.with_suffix(".tmp").write_text(json.dumps({"created": time.time()}), encoding="utf-8")
             os.replace(meta.with_suffix(".tmp"), meta)
@@ -225,6 +228,9 @@ class PackageBuilder:
         root.apt_run(build_dep, "apt-build-dep", root_fs=root_fs, mounts=self._source_mounts(context.source))
         if cache is not None:
             layer = cache.store(key, root.store.scratch_upper("build"))
+            if cache.refused:
+                root.console.warn(f"the build-deps layer cannot be kept ({cache.refused}): "
+                                  "put cache_topdir on the file system of basedir")
             if layer is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} saved")
                 context.root_fs = root.store.scratch_overlay("build", lowers=(str(layer), str(root.paths.base)))

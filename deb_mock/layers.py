@@ -127,7 +127,16 @@ class LayerStore:
         self.write_state({"base": {**info, "created": time.time()}, "layers": []})
 
     def ensure_upper(self) -> None:
-        """Create the upper and work directories if they are missing."""
+        """Create the upper and work directories if they are missing.
+
+        A snapshot killed between renaming the upper and recording the layer
+        left the upper under layers/ unrecorded: it is moved back, nothing lost.
+        """
+        if not self.paths.upper.exists() and self.paths.layers.is_dir():
+            recorded = set(self.state().get("layers", []))
+            orphans = [p for p in self.paths.layers.iterdir() if p.name not in recorded]
+            if len(orphans) == 1:
+                os.replace(orphans[0], self.paths.upper)
         self.paths.upper.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.paths.work.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -167,12 +176,12 @@ class LayerStore:
         self.ensure_upper()
         self.paths.layers.mkdir(exist_ok=True)
         os.replace(self.paths.upper, self.paths.layers / name)
-        remove_tree(self.paths.work)
-        self.ensure_upper()
         state["layers"] = [*layers, name]
         state["snapshots"] = {**state.get("snapshots", {}), name: time.time()}
         state["upper"] = {}
         self.write_state(state)
+        remove_tree(self.paths.work)
+        self.ensure_upper()
 
     def rollback(self, name: str) -> list[str]:
         """Drop every change above snapshot ``name``; returns the snapshots dropped with them."""

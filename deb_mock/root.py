@@ -639,9 +639,13 @@ class Root:
             self.store.snapshot(name)
         self.hook.debmock_snapshot(root=self, name=name)
 
+    def _require_existing(self) -> None:
+        if not self.store.is_initialized():
+            raise UsageError(f"{self.root_id} does not exist yet, so it has no snapshots (--init first)")
+
     def rollback_to(self, name: str) -> None:
         """Return to snapshot ``name``: later snapshots and changes are dropped."""
-        self.require_initialized()
+        self._require_existing()
         with self.logs.stage("rollback"):
             dropped = self.store.rollback(name)
         if dropped:
@@ -650,7 +654,7 @@ class Root:
 
     def remove_snapshot(self, name: str) -> None:
         """Delete snapshot ``name`` (refused while anything stands on it)."""
-        self.require_initialized()
+        self._require_existing()
         self.store.remove_snapshot(name)
 
     def list_snapshots(self) -> list[dict[str, object]]:

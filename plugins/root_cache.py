@@ -77,7 +77,7 @@ def tar_extract_command(tarball: Path, target: Path, compression: str) -> list[s
 
 
 @contextlib.contextmanager
-def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[None]:
+def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[int]:
     """flock on the cache entry's lock file, saying so when it has to wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -88,7 +88,7 @@ def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[None]:
         except BlockingIOError:
             root.console.info("waiting for the root cache lock (another run is writing it)")
             fcntl.flock(fd, mode)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -115,7 +115,7 @@ def _entry(root: Root) -> tuple[Path, Path, Path, str]:
     key = bootstrap_digest(root.config)
     directory = cache_dir(root)
     tarball = directory / f"{key}{SUFFIX[settings.compression]}"
-    return tarball, tarball.with_name(f"{key}.json"), directory / f"{key}.lock", settings.compression
+    return tarball, tarball.with_name(f"{tarball.name}.json"), directory / f"{key}.lock", settings.compression
 
 
 @hookimpl
@@ -124,20 +124,20 @@ def debmock_root_restore(root: Root, target: Path) -> str | None:
     tarball, meta_path, lock, compression = _entry(root)
     if not meta_path.exists():
         return None
-    with cache_lock(root, lock, exclusive=False):
+    with cache_lock(root, lock, exclusive=False) as fd:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
         if time.time() - float(meta.get("created", 0)) > settings.max_age_days * 86400:
             root.console.info("the root cache is older than max_age_days: bootstrapping a new base")
-            _discard(root, tarball, meta_path, lock)
+            _discard(fd, tarball, meta_path)
             return None
         intact = tarball.is_file() and tarball.stat().st_size == meta.get("size")
         if not intact or _sha256(tarball) != meta.get("sha256"):
             root.console.warn(f"root cache {tarball} is truncated or corrupted (its sha256 does not match): "
                               "discarded, bootstrapping a new base")
-            _discard(root, tarball, meta_path, lock)
+            _discard(fd, tarball, meta_path)
             return None
         _run_tar(root, tar_extract_command(tarball, target, compression), "root-cache-restore")
     root.logs.write_root_log(f"deb-mock: restored the base from the root cache {tarball}")
@@ -145,10 +145,14 @@ def debmock_root_restore(root: Root, target: Path) -> str | None:
     return str(meta["sha256"])
 
 
-def _discard(root: Root, tarball: Path, meta_path: Path, lock: Path) -> None:
-    with cache_lock(root, lock, exclusive=True):
-        for path in (meta_path, tarball):
-            path.unlink(missing_ok=True)
+def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
+    """Delete a cache entry; the shared lock held on ``fd`` is converted to an exclusive one.
+
+    (A second flock on another descriptor of the same file would wait for ourselves.)
+    """
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    for path in (meta_path, tarball):
+        path.unlink(missing_ok=True)
 
 
 @hookimpl
@@ -160,11 +164,18 @@ def debmock_root_initialized(root: Root, restored: bool) -> None:
         return
     if root.config.offline:
         return  # prepared without package lists: not a base to hand to online runs
+    try:
+        _save(root)
+    except (OSError, RootError) as exc:
+        root.console.warn(f"the root cache could not be written ({exc}); the root itself is ready")
+
+
+def _save(root: Root) -> None:
     tarball, meta_path, lock, compression = _entry(root)
     with cache_lock(root, lock, exclusive=True), root.logs.stage("root-cache-save"):
         if meta_path.exists() and tarball.exists():
             return  # a concurrent run of the same config wrote it meanwhile
-        for stale in tarball.parent.glob("*.tmp-*"):
+        for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*.tmp-*"):
             stale.unlink()  # left by a killed writer: the lock says nobody writes now
         tmp = tarball.with_name(f"{tarball.name}.tmp-{os.getpid()}")
         try:
@@ -189,7 +200,10 @@ def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
     if not kinds & {"root-cache", "cache", "all"}:
         return
     directory = cache_dir(root)
-    if directory.is_dir():
-        for path in directory.iterdir():
-            if not path.name.endswith(".lock"):
-                path.unlink()
+    if not directory.is_dir():
+        return
+    for meta in directory.glob("*.tar*.json"):
+        key = meta.name.split(".", 1)[0]
+        with cache_lock(root, directory / f"{key}.lock", exclusive=True):
+            for path in (meta, meta.with_name(meta.name.removesuffix(".json"))):
+                path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ TREE = ("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run 
 def root_cache_files(dm: DebMock) -> tuple[Path, dict[str, object]]:
     directory = dm.basedir.parent / "cache" / "trixie-amd64" / "root_cache"
     meta_path = next(directory.glob("*.json"))
-    return meta_path.with_suffix(".tar.zst"), json.loads(meta_path.read_text())
+    return meta_path.with_name(meta_path.name.removesuffix(".json")), json.loads(meta_path.read_text())
 
 
 def test_cold_init_saved_a_root_cache(dm: DebMock, trixie: dict[str, object]) -> None:

@@ -103,3 +103,14 @@ def test_scratch_overlay_is_over_the_base_or_given_lowers(store: LayerStore, tmp
     assert other.lowers[0] == str(tmp_path)
     store.drop_scratch("build")
     assert not (store.paths.top / "scratch" / "build").exists()
+
+
+def test_a_snapshot_killed_before_its_record_loses_nothing(store: LayerStore) -> None:
+    change(store, "a", "kept")
+    store.paths.layers.mkdir()
+    store.paths.upper.rename(store.paths.layers / "half")  # the rename happened, the state write did not
+    store.ensure_upper()
+    assert (store.paths.upper / "a").read_text() == "kept"
+    assert not (store.paths.layers / "half").exists()
+    store.snapshot("half")
+    assert [s["name"] for s in store.snapshots()] == ["half"]
