@@ -102,6 +102,7 @@ class BuildDepsCache:
             except OSError as exc:
                 self.refused = f"{layer}: {exc.strerror}"  # another file system: no cheap way to keep it
                 return None
+            os.sync()  # installed with unsafe-io: on disk before the layer is declared complete
             meta = self.directory / f"{key}.json"
             meta.with_suffix(".tmp").write_text(json.dumps({"created": time.time()}), encoding="utf-8")
             os.replace(meta.with_suffix(".tmp"), meta)
@@ -206,7 +207,8 @@ class PackageBuilder:
                     f'exec "$@"', "sh", *build.extra_repo_script()]
             root.checked_run(copy, "extra-packages", root_fs=root_fs, mounts=mounts)
             root.apt_run(build.extra_repo_update_command(), "apt-update-extra", root_fs=root_fs)
-        packages = [*build.CORE_BUILD_PACKAGES, *self.options.additional_packages]
+        from_plugins = [p for ps in root.hook.debmock_build_packages(root=root) for p in ps]
+        packages = [*build.CORE_BUILD_PACKAGES, *from_plugins, *self.options.additional_packages]
         apt.check_package_names(packages)
         dsc_inside = f"{SOURCE_MOUNT}/{context.source.dsc.name}"
         build_dep = build.build_dep_command(dsc_inside, self.options)
@@ -256,6 +258,10 @@ class PackageBuilder:
         root = self.root
         argv = build.dpkg_buildpackage_command(self.options)
         env = build.build_environment(self.options, root.config.build_user)
+        for extra in root.hook.debmock_build_environment(root=root, build=context):
+            for key, value in extra.items():
+                env[key] = f"{value}:{env[key]}" if key == "PATH" else value
+        mounts = [m for ms in root.hook.debmock_build_mounts(root=root, build=context) for m in ms]
         log = context.resultdir / "build.log"
         log.write_text("", encoding="utf-8")
         with root.logs.sink("build", log_path=log) as sink:
@@ -264,7 +270,7 @@ class PackageBuilder:
             sink.line_to_log_only(f"deb-mock: {' '.join(argv)}")
             sink.line_to_log_only("deb-mock: environment: " + " ".join(f"{k}={v}" for k, v in sorted(env.items())))
             returncode = root.run_in_root(argv, purpose="build", sink=sink, root_fs=context.root_fs, unpriv=True,
-                                          cwd=context.build_dir, env=env,
+                                          cwd=context.build_dir, env=env, mounts=mounts,
                                           network=True if self.options.enable_network else None)
             if returncode == 0 and self.options.source_only_changes:
                 argv2 = build.source_only_changes_command(context.source, self.options)

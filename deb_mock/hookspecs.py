@@ -100,6 +100,21 @@ def debmock_exit(root: Root, purpose: str, returncode: int) -> None:
 
 
 @hookspec
+def debmock_build_packages(root: Root) -> list[str]:  # type: ignore[empty-body]
+    """Return packages to install besides the build dependencies (ccache, say)."""
+
+
+@hookspec
+def debmock_build_environment(root: Root, build: BuildContext) -> dict[str, str]:  # type: ignore[empty-body]
+    """Return environment variables for dpkg-buildpackage (PATH is prepended to, not replaced)."""
+
+
+@hookspec
+def debmock_build_mounts(root: Root, build: BuildContext) -> list[Mount]:  # type: ignore[empty-body]
+    """Return mounts for the dpkg-buildpackage step only (a compiler cache, say)."""
+
+
+@hookspec
 def debmock_pre_build(root: Root, build: BuildContext) -> None:
     """The source is unpacked and its build dependencies installed; dpkg-buildpackage is next.
 

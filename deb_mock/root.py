@@ -51,6 +51,7 @@ from deb_mock.sandbox.spec import (
     Bind,
     DirectoryRoot,
     Mount,
+    OverlayRoot,
     RootFs,
     SandboxSpec,
     Tmpfs,
@@ -392,9 +393,12 @@ class Root:
 
         Returns apt's output lines.
         """
-        if self.config.apt_options and "apt-get" in argv:
+        options = list(self.config.apt_options)
+        if isinstance(root_fs, OverlayRoot) and root_fs.upper != str(self.paths.upper):
+            options.append("Dpkg::Options::=--force-unsafe-io")  # a disposable layer: no fsync per file
+        if options and "apt-get" in argv:
             at = argv.index("apt-get") + 1
-            argv = [*argv[:at], *(x for o in self.config.apt_options for x in ("-o", o)), *argv[at:]]
+            argv = [*argv[:at], *(x for o in options for x in ("-o", o)), *argv[at:]]
         self.hook.debmock_pre_apt(root=self, argv=argv)
         with self.logs.stage(stage), self.logs.sink(stage, keep=100_000) as sink:
             returncode = self.run_in_root(argv, purpose="apt", sink=sink, root_fs=root_fs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -134,3 +135,19 @@ def test_eight_concurrent_uniqueext_rebuilds_share_the_caches(dm: DebMock, trixi
     assert not list((apt_cache / "partial").iterdir())
     for n in range(8):
         dm.ok(*R, "--uniqueext", f"par{n}", "--scrub=chroot")
+
+
+def test_ccache_hits_across_versions(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    compile_c = ("\tprintf 'int square(int x) { return x * x; }\\n' > square.c\n"
+                 "\tgcc -O2 -c square.c -o square.o")
+    hits = []
+    for version in ("1.0", "1.1"):
+        dsc = make_source(tmp_path, "dm-ccache", version=version, build=compile_c)
+        out = tmp_path / version
+        dm.ok(*R, "--enable-plugin", "ccache", "--resultdir", str(out), "--rebuild", str(dsc))
+        stats = (out / "ccache.log").read_text()
+        hits.append(sum(int(m) for m in re.findall(r"^\s*Hits:\s+(\d+)", stats, re.MULTILINE)))
+    assert hits[0] == 0 and hits[1] > 0, hits  # 1.1 builds in another directory and still hits
+    assert (dm.basedir.parent / "cache" / "ccache" / "dm-ccache").is_dir()
+    dm.ok(*R, "--scrub=c-cache")
+    assert not (dm.basedir.parent / "cache" / "ccache").exists()

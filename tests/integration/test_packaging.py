@@ -21,7 +21,7 @@ PROBE = (
     "'configs': sorted(p.name for p in bundled_chroot_configs_dir().glob('*.yaml')),"
     "'etc': sorted(p.name for p in bundled_etc_dir().glob('*.yaml'))}))"
 )
-BUILTINS = ["apt_cache", "bind_mount", "chroot_scan", "hw_info", "lintian", "root_cache", "tmpfs"]
+BUILTINS = ["apt_cache", "bind_mount", "ccache", "chroot_scan", "hw_info", "lintian", "root_cache", "tmpfs"]
 CONFIGS = ["bookworm-amd64.yaml", "sid-amd64.yaml", "trixie-amd64.yaml", "trixie-arm64.yaml"]
 
 
