@@ -668,9 +668,15 @@ class Root:
     def scrub_kinds(self) -> list[str]:
         """Every kind --scrub accepts here."""
         kinds = list(CORE_SCRUB_KINDS)
-        for extra in self.hook.debmock_scrub_kinds():
+        for extra in self._all_plugins().hook.debmock_scrub_kinds():
             kinds.extend(k for k in extra if k not in kinds)
         return kinds
+
+    def _all_plugins(self) -> pluggy.PluginManager:
+        """Every plugin, enabled or not: a disabled plugin's cache can still be scrubbed."""
+        from deb_mock.plugin_manager import make_plugin_manager
+
+        return make_plugin_manager()
 
     def check_scrub_kinds(self, kinds: Sequence[str]) -> None:
         """Refuse unknown --scrub kinds (exit 5) before anything is touched."""
@@ -707,7 +713,7 @@ class Root:
             removed.append(str(default_results))
         if "all" in selected and self.paths.top.exists() and not any(self.paths.top.iterdir()):
             self.paths.top.rmdir()
-        self.hook.debmock_scrub(root=self, kinds=selected)
+        self._all_plugins().hook.debmock_scrub(root=self, kinds=selected)
         return removed
 
 
