@@ -159,7 +159,7 @@ class PackageBuilder:
         root.require_initialized()
         resultdir.mkdir(parents=True, exist_ok=True)
         root.store.remove_leftovers()
-        root_fs = root.store.overlay() if self.options.no_clean else root.store.scratch_overlay("build")
+        root_fs = root.store.overlay() if self.options.no_clean else root.new_scratch("build")
         context = BuildContext(source, self.options, root_fs, f"{BUILD_TOP}/{source.build_dir_name}", resultdir)
         try:
             with root.logs.stage("build-deps"):
@@ -182,7 +182,7 @@ class PackageBuilder:
                                  + "\n".join(tail), hint=f"the whole log is {resultdir / 'build.log'}")
         finally:
             if not self.options.no_clean:
-                root.store.drop_scratch("build")
+                root.discard_scratch("build")
         if self.options.postinstall:
             debs = [a.path for a in context.artifacts if a.path.endswith(".deb") and "-dbgsym_" not in a.path]
             root.install(debs)
@@ -212,7 +212,8 @@ class PackageBuilder:
         apt.check_package_names(packages)
         dsc_inside = f"{SOURCE_MOUNT}/{context.source.dsc.name}"
         build_dep = build.build_dep_command(dsc_inside, self.options)
-        cache = None if self.options.no_clean else BuildDepsCache.of(root)
+        # a build's upper in RAM (tmpfs plugin) cannot be renamed into the on-disk cache
+        cache = None if self.options.no_clean or root.scratch_in_ram else BuildDepsCache.of(root)
         key = ""
         if cache is not None:
             # The set apt would install (names and versions) keys a cached layer of it.
@@ -224,7 +225,7 @@ class PackageBuilder:
             if layer is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} reused: no apt run")
                 root.console.info(f"build dependencies: reusing the cached layer {key[:12]}")
-                context.root_fs = root.store.scratch_overlay("build", lowers=(str(layer), str(root.paths.base)))
+                context.root_fs = root.new_scratch("build", lowers=(str(layer), str(root.paths.base)))
                 return
         root.apt_run(apt.install_command(packages), "apt-install", root_fs=root_fs)
         root.apt_run(build_dep, "apt-build-dep", root_fs=root_fs, mounts=self._source_mounts(context.source))
@@ -235,7 +236,7 @@ class PackageBuilder:
                                   "put cache_topdir on the file system of basedir")
             if layer is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} saved")
-                context.root_fs = root.store.scratch_overlay("build", lowers=(str(layer), str(root.paths.base)))
+                context.root_fs = root.new_scratch("build", lowers=(str(layer), str(root.paths.base)))
 
     def _extra_debs(self) -> list[Path]:
         debs: list[Path] = []
@@ -303,7 +304,7 @@ def fetch_source(root: Root, spec: str, dest: Path) -> SourcePackage:
     if dest.exists():
         shutil.rmtree(dest)  # a clean download each time: no stale .dsc of an earlier try
     dest.mkdir(parents=True)
-    root_fs = root.store.scratch_overlay("fetch")
+    root_fs = root.new_scratch("fetch")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             src_list = Path(tmp) / "deb-mock-src.sources"
@@ -317,7 +318,7 @@ def fetch_source(root: Root, spec: str, dest: Path) -> SourcePackage:
                 "apt-get", "--yes", "-o", "APT::Sandbox::User=root", "source", "--download-only", spec]
         root.apt_run(argv, "apt-source", root_fs=root_fs, mounts=mounts)
     finally:
-        root.store.drop_scratch("fetch")
+        root.discard_scratch("fetch")
     candidates = sorted(dest.glob(f"{name}_{version.split(':', 1)[-1] if version else ''}*.dsc"))
     if not candidates:
         raise PackageError(f"apt-get source {spec} downloaded no .dsc into {dest}")
@@ -383,7 +384,7 @@ def build_source_package(root: Root, tree: Path, options: BuildOptions) -> Sourc
     upstream = changelog.upstream_version or version
     root.require_initialized()
     root.resultdir.mkdir(parents=True, exist_ok=True)
-    root_fs = root.store.scratch_overlay("buildsrc")
+    root_fs = root.new_scratch("buildsrc")
     inside = f"{BUILD_TOP}/{tree.resolve().name}"
     mounts: list[Mount] = [Tmpfs(RUN_DIR, size="1M"), Bind(str(tree.resolve()), f"{SOURCE_MOUNT}/tree")]
     origs = sorted(tree.resolve().parent.glob(f"{name}_{upstream}.orig*.tar.*"))
@@ -409,7 +410,7 @@ def build_source_package(root: Root, tree: Path, options: BuildOptions) -> Sourc
         root.checked_run(build.collect_command([f"{name}_*.dsc", f"{name}_*.tar.*", f"{name}_*.diff.gz"]),
                          "results", root_fs=root_fs, mounts=out)
     finally:
-        root.store.drop_scratch("buildsrc")
+        root.discard_scratch("buildsrc")
     dscs = sorted(root.resultdir.glob(f"{name}_{version.split(':', 1)[-1]}.dsc"))
     if not dscs:
         raise PackageError(f"building the source package of {tree} produced no .dsc")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
     from deb_mock.result import RunResult
     from deb_mock.root import Root
-    from deb_mock.sandbox.spec import Mount
+    from deb_mock.sandbox.spec import Mount, Tmpfs
 
 PROJECT = "deb_mock"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -77,6 +77,15 @@ def debmock_root_initialized(root: Root, restored: bool) -> None:
 @hookspec
 def debmock_mounts(root: Root, purpose: str) -> list[Mount]:  # type: ignore[empty-body]
     """Return mounts for a sandbox entry; ``purpose`` is chroot, shell, apt, init, copy."""
+
+
+@hookspec
+def debmock_session_mounts(root: Root) -> list[Tmpfs]:  # type: ignore[empty-body]
+    """Return tmpfs mounts (at host paths) that live for the whole run, seen by every sandbox entry.
+
+    They are mounted in a namespace kept by a sleeping process and never
+    appear on the host; the tmpfs plugin puts build uppers there (RAM).
+    """
 
 
 @hookspec

@@ -115,8 +115,11 @@ class LayerStore:
         for entry in self.paths.top.iterdir():
             if entry.name.startswith("base.incoming-") or entry.name.startswith("state.tmp-"):
                 remove_tree(entry)
-        if (self.paths.top / "scratch").exists():
-            remove_tree(self.paths.top / "scratch")
+        scratch = self.paths.top / "scratch"
+        if scratch.is_dir():
+            # its contents only: the directory itself may be where a run's RAM is mounted
+            for entry in scratch.iterdir():
+                remove_tree(entry)
 
     def commit_base(self, incoming: Path, info: dict[str, Any]) -> None:
         """Move a finished base into place and record it; the root starts with an empty upper."""

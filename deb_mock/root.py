@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import subprocess
 import sys
 import time
 import uuid
@@ -45,7 +46,14 @@ from deb_mock.layers import LayerStore, RootPaths, remove_tree
 from deb_mock.locks import root_lock
 from deb_mock.logs import Console, RunLogs, StageOutput
 from deb_mock.result import Artifact, RunResult
-from deb_mock.sandbox.runner import LineSplitter, OutputSink, run_captured, run_interactive
+from deb_mock.sandbox.runner import (
+    LineSplitter,
+    OutputSink,
+    run_captured,
+    run_interactive,
+    start_keeper,
+    stop_keeper,
+)
 from deb_mock.sandbox.spec import (
     DEFAULT_PATH,
     Bind,
@@ -116,6 +124,10 @@ class Root:
         #: per-run state of plugins (lock handles and the like), by plugin name
         self.plugin_state: dict[str, Any] = {}
         self._architecture_checked = False
+        #: the run's session keeper (see _start_session_namespace) and whether scratch uppers are in RAM
+        self._keeper: subprocess.Popen[bytes] | None = None
+        self._session_pid: int | None = None
+        self.scratch_in_ram = False
 
     # -- run life cycle -------------------------------------------------------------
 
@@ -152,6 +164,7 @@ class Root:
             self.prepare_resultdir()
             try:
                 self.hook.debmock_configure(root=self)
+                self._start_session_namespace()
                 yield self.result
             except DebMockError as exc:
                 self.result.exit_code, self.result.error = int(exc.exit_code), exc.message
@@ -168,8 +181,40 @@ class Root:
                     self.hook.debmock_process_logs(root=self, result=self.result)
                 finally:
                     self.hook.debmock_unconfigure(root=self)
+                    if self._keeper is not None:
+                        stop_keeper(self._keeper)
+                        self._keeper, self._session_pid = None, None
                     if self.resultdir.is_dir():
                         self.result.write(self.resultdir)
+
+    # -- the run's session namespace and scratch space -------------------------------------
+
+    def _start_session_namespace(self) -> None:
+        """Mount what plugins want for the whole run (a tmpfs for scratch uppers) in a kept namespace."""
+        mounts = [m for ms in self.hook.debmock_session_mounts(root=self) for m in ms]
+        if not mounts:
+            return
+        for mount in mounts:
+            Path(mount.target).mkdir(parents=True, exist_ok=True)
+        spec = SandboxSpec(argv=("sleep", "infinity"), root=None, env={"PATH": DEFAULT_PATH}, network=True,
+                           hostname=self.config.sandbox.hostname, host_mounts=tuple(mounts),
+                           marker=f"{self.marker}#session")
+        self._keeper, self._session_pid = start_keeper(spec)
+        self.scratch_in_ram = any(m.target == str(self.paths.top / "scratch") for m in mounts)
+
+    def new_scratch(self, name: str, lowers: tuple[str, ...] | None = None) -> OverlayRoot:
+        """A fresh throw-away upper (a clean build's root); in RAM when the tmpfs plugin says so."""
+        self.discard_scratch(name)
+        return self.store.scratch_overlay(name, lowers)
+
+    def discard_scratch(self, name: str) -> None:
+        """Delete a throw-away upper, in the run's RAM too."""
+        self.store.drop_scratch(name)
+        if self.scratch_in_ram:
+            target = str(self.paths.top / "scratch" / name)
+            spec = SandboxSpec(argv=("rm", "-rf", "--", target), root=None, env={"PATH": DEFAULT_PATH},
+                               network=True, marker=self.marker, join_mount_ns=self._session_pid)
+            run_captured(spec, _Collector())
 
     # -- init -------------------------------------------------------------------------
 
@@ -324,6 +369,7 @@ class Root:
             tmp_size=self.config.sandbox.tmp_size,
             tmpfs_tmp=tmpfs_tmp == "always" or (tmpfs_tmp == "build" and purpose == "build"),
             marker=self.marker,
+            join_mount_ns=self._session_pid,
         )
 
     def run_in_root(

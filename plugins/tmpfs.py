@@ -1,4 +1,4 @@
-"""tmpfs: put directories of the root in RAM, capped in size.
+"""tmpfs: put directories of the root, or whole clean builds, in RAM, capped in size.
 
 Config::
 
@@ -6,7 +6,14 @@ Config::
       tmpfs:
         enabled: true
         mounts:
-          - {target: /build, size: 4G}
+          - {target: /build, size: 4G, mode: 01777}
+        upper: true          # every clean build's writable layer (build deps + build tree) in RAM
+        upper_size: 8G
+
+``upper`` puts the run's scratch space on a tmpfs that lives in the run's own
+mount namespace (never on the host) for as long as deb-mock runs, so every
+step of a build (dependencies, unpack, build, results) works in RAM and the
+build is dropped in milliseconds. Build-dependency layers are then not cached.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ class Settings:
     enabled: bool = False
     #: /build in RAM by default; sticky and world-writable so the build user can work in it
     mounts: tuple[TmpfsEntry, ...] = (TmpfsEntry(target="/build", mode=0o1777),)
+    #: clean builds' writable layers in RAM (then ``mounts`` is usually left empty)
+    upper: bool = False
+    #: the cap of that RAM (tmpfs size)
+    upper_size: str = "8G"
 
 
 @hookimpl
@@ -52,6 +63,8 @@ def debmock_config_sections() -> dict[str, type]:
 @hookimpl
 def debmock_configure(root: Root) -> None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
+    if not _SIZE.match(settings.upper_size):
+        raise ConfigError(f"plugins.tmpfs: upper_size '{settings.upper_size}' is not a tmpfs size (4G, 50%)")
     for entry in settings.mounts:
         if not _SIZE.match(entry.size):
             raise ConfigError(f"plugins.tmpfs: size '{entry.size}' is not a tmpfs size (512M, 2G, 50%)")
@@ -63,3 +76,11 @@ def debmock_configure(root: Root) -> None:
 def debmock_mounts(root: Root, purpose: str) -> list[Mount]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return [Tmpfs(e.target, size=e.size, mode=e.mode) for e in settings.mounts]
+
+
+@hookimpl
+def debmock_session_mounts(root: Root) -> list[Tmpfs]:
+    settings: Settings = root.config.plugin(PLUGIN_NAME)
+    if not settings.upper:
+        return []
+    return [Tmpfs(str(root.paths.top / "scratch"), size=settings.upper_size, mode=0o755)]

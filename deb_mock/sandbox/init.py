@@ -131,6 +131,9 @@ def assemble_root(root: dict[str, Any]) -> None:
     """Mount the root file system at its mount point (overlay or a plain bind)."""
     mountpoint = root["mountpoint"]
     if root["kind"] == "OverlayRoot":
+        # made here, not by the parent: in a run's RAM (a tmpfs only this namespace sees) they may not exist yet
+        os.makedirs(root["upper"], mode=0o755, exist_ok=True)
+        os.makedirs(root["work"], mode=0o700, exist_ok=True)
         options = "lowerdir={},upperdir={},workdir={}".format(
             ":".join(root["lowers"]), root["upper"], root["work"]
         )
@@ -190,6 +193,10 @@ def setup_inside(spec: dict[str, Any]) -> None:
     root = spec["root"]
     if root is None:
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        for entry in spec["host_mounts"]:  # a session's tmpfs (no chroot: host paths)
+            os.makedirs(entry["target"], exist_ok=True)
+            options = f"mode={entry['mode']:o}" + (f",size={entry['size']}" if entry["size"] else "")
+            mount("tmpfs", entry["target"], "tmpfs", MS_NOSUID | MS_NODEV, options)
         return
     device_fds = {name: _open_path(f"/dev/{name}") for name in DEVICE_NODES if os.path.exists(f"/dev/{name}")}
     source_fds = [_open_path(m["source"]) if m["kind"] == "bind" else None for m in spec["mounts"]]
@@ -291,6 +298,17 @@ def pid_one(spec: dict[str, Any], status_fd: int, outer_alive_fd: int) -> None:
     os._exit(reap(child))
 
 
+def join_mount_namespace(pid: int, status_fd: int) -> None:
+    """Enter the mount namespace of a run's session keeper (its RAM-backed scratch space)."""
+    try:
+        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.setns(fd, CLONE_NEWNS), f"joining the session's mount namespace (pid {pid})")
+        os.close(fd)
+    except (OSError, SetupError) as exc:
+        os.write(status_fd, json.dumps({"error": str(exc)}).encode())
+        os._exit(SETUP_FAILED)
+
+
 def main() -> None:
     """Entry point of the outer init: create the namespaces, fork PID 1, wait."""
     spec = json.loads(sys.argv[1])
@@ -298,6 +316,8 @@ def main() -> None:
     os.set_inheritable(status_fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(spec["parent_pid"])
+    if spec["join_mount_ns"]:
+        join_mount_namespace(spec["join_mount_ns"], status_fd)
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     if not spec["network"]:
         flags |= CLONE_NEWNET

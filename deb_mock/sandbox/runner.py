@@ -87,6 +87,48 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
     return returncode
 
 
+def start_keeper(spec: SandboxSpec, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a run's session keeper: a sleeping process whose mount namespace holds ``spec.host_mounts``.
+
+    Every sandbox entry of the run joins that namespace first (``join_mount_ns``),
+    so a tmpfs there (scratch space in RAM) lives across entries while the
+    host never sees it; the keeper, and with it the tmpfs, dies with deb-mock.
+    Returns the process and the pid whose namespace to join.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        os.close(write_fd)
+    try:
+        deadline = time.monotonic() + timeout
+        holder = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            holder = holder or _first_child(process.pid)
+            if holder and _first_child(holder):  # PID 1 forked the sleeper: its mounts are done
+                return process, holder
+            time.sleep(0.005)
+        _stop(process)
+        _raise_setup_error(read_fd)
+        raise SandboxError("the session's namespace keeper did not start")
+    finally:
+        os.close(read_fd)
+
+
+def stop_keeper(process: subprocess.Popen[bytes]) -> None:
+    """End a session keeper (its tmpfs goes with it)."""
+    _stop(process)
+
+
+def _first_child(pid: int) -> int:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    return int(children[0]) if children else 0
+
+
 def _pump(stream: IO[bytes], sink: OutputSink) -> None:
     fd = stream.fileno()
     while True:

@@ -84,6 +84,10 @@ class SandboxSpec:
     share_resolv_conf: bool = True
     #: marker put into every process's environment, found again by --orphanskill
     marker: str = ""
+    #: enter this process's mount namespace first (a run's session keeper, see runner.start_keeper)
+    join_mount_ns: int | None = None
+    #: tmpfs mounts at host paths, for a command run without a root (the session keeper)
+    host_mounts: tuple[Tmpfs, ...] = ()
 
     def to_json(self) -> str:
         """Serialise for the init process (which only uses the standard library)."""
@@ -94,4 +98,5 @@ class SandboxSpec:
         if self.root is not None:
             data["root"] = {"kind": type(self.root).__name__, **dataclasses.asdict(self.root)}
         data["env"] = dict(self.env)
+        data["host_mounts"] = [dataclasses.asdict(m) for m in self.host_mounts]
         return json.dumps(data)

@@ -151,3 +151,39 @@ def test_ccache_hits_across_versions(dm: DebMock, trixie: dict[str, object], tmp
     assert (dm.basedir.parent / "cache" / "ccache" / "dm-ccache").is_dir()
     dm.ok(*R, "--scrub=c-cache")
     assert not (dm.basedir.parent / "cache" / "ccache").exists()
+
+
+def test_tmpfs_upper_builds_in_ram_without_a_host_mount(dm: DebMock, trixie: dict[str, object],
+                                                        tmp_path: Path) -> None:
+    dsc = make_source(tmp_path, "dm-ram", build="\thead -c 1000000 /dev/zero > big.bin\n\tsleep 4")
+    before = Path("/proc/self/mounts").read_text()
+    process = dm.popen(*R, "--enable-plugin", "tmpfs", "--plugin-option", "tmpfs:mounts=[]",
+                       "--plugin-option", "tmpfs:upper=true", "--plugin-option", "tmpfs:upper_size=3G",
+                       "--resultdir", str(tmp_path / "out"), "--rebuild", str(dsc))
+    scratch = dm.root_dir("trixie-amd64") / "scratch"
+    seen_tmpfs = ""
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and b"#session" in (entry / "cmdline").read_bytes():
+                    for line in (entry / "mountinfo").read_text().splitlines():
+                        if f" {scratch} " in line and " tmpfs " in line:
+                            seen_tmpfs = line
+            except OSError:
+                continue
+        # the build tree is in RAM: nothing of it reaches the directory on disk
+        assert not list(scratch.rglob("big.bin"))
+        time.sleep(0.2)
+    assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
+    assert "size=3145728k" in seen_tmpfs, seen_tmpfs
+    assert Path("/proc/self/mounts").read_text() == before
+    assert (tmp_path / "out" / "dm-ram_1.0_all.deb").is_file()
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_keeper(p)]
+
+
+def _is_keeper(proc: Path) -> bool:
+    try:
+        return b"#session" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
