@@ -150,6 +150,8 @@ def test_uniqueext_root_is_independent_then_cleaned_and_scrubbed(dm: DebMock, tr
     assert bad.returncode == 5 and "everything" in bad.stderr
     dm.ok(*U, "--scrub=all")
     assert not top.exists()
+    # all: the config's shared caches go too (as mock's --scrub=all)
+    assert not list((dm.basedir.parent / "cache" / "trixie-amd64" / "root_cache").glob("*.tar*"))
     assert dm.root_dir("trixie-amd64").is_dir()
 
 
