@@ -8,11 +8,12 @@ config_digest, resultdir, and error when the run failed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from deb_mock.digests import file_digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,11 +26,7 @@ class Artifact:
 
     @classmethod
     def of(cls, path: Path) -> Artifact:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return cls(str(path), path.stat().st_size, digest.hexdigest())
+        return cls(str(path), path.stat().st_size, file_digest(path))
 
 
 @dataclasses.dataclass

@@ -9,7 +9,6 @@ the problem.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from debian.deb822 import Dsc
 
+from deb_mock.digests import file_digest
 from deb_mock.errors import PackageError
 
 #: checksum fields of a .dsc, strongest first, with their hashlib names
@@ -87,11 +87,7 @@ def _check_file(dsc: Path, file: Path, size: int, algorithm: str, expected: str)
     if actual_size != size:
         raise PackageError(f"{dsc}: {file.name} has {actual_size} bytes, the .dsc says {size}: "
                            "the file is truncated or not the one the .dsc describes")
-    digest = hashlib.new(algorithm)
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    if file_digest(file, algorithm) != expected:
         raise PackageError(f"{dsc}: {file.name} does not match its {algorithm} checksum: the file is corrupted")
     return file.resolve()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from deb_mock import hookimpl
 from deb_mock.bootstrap import bootstrap_digest
+from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
 from deb_mock.sandbox.runner import run_captured
 from deb_mock.sandbox.spec import SandboxSpec
@@ -93,14 +93,6 @@ def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[int]:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run_tar(root: Root, argv: list[str], stage: str) -> None:
     spec = SandboxSpec(argv=tuple(argv), root=None, env={"PATH": "/usr/bin:/bin"}, network=False,
                        hostname=root.config.sandbox.hostname, marker=root.marker)
@@ -134,7 +126,7 @@ def debmock_root_restore(root: Root, target: Path) -> str | None:
             _discard(fd, tarball, meta_path)
             return None
         intact = tarball.is_file() and tarball.stat().st_size == meta.get("size")
-        if not intact or _sha256(tarball) != meta.get("sha256"):
+        if not intact or file_digest(tarball) != meta.get("sha256"):
             root.console.warn(f"root cache {tarball} is truncated or corrupted (its sha256 does not match): "
                               "discarded, bootstrapping a new base")
             _discard(fd, tarball, meta_path)
@@ -182,7 +174,7 @@ def _save(root: Root) -> None:
             _run_tar(root, tar_create_command(root.paths.base, tmp, compression), "root-cache-save")
             with tmp.open("rb") as handle:
                 os.fsync(handle.fileno())
-            digest = _sha256(tmp)
+            digest = file_digest(tmp)
             os.replace(tmp, tarball)
         finally:
             tmp.unlink(missing_ok=True)

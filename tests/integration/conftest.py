@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +91,32 @@ def trixie(dm: DebMock) -> dict[str, object]:
     assert result["exit_code"] == 0, result
     result["_mounts_before"] = mounts_before
     return result
+
+
+@pytest.fixture
+def loopback_listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP listener on the host's 127.0.0.1 (a free port) that records what reaches it.
+
+    Tests prove network isolation by the sandbox *not* reaching it; no traffic
+    ever leaves this machine.
+    """
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    accepted: list[bytes] = []
+
+    def serve() -> None:
+        server.settimeout(120)
+        try:
+            while True:
+                conn, _ = server.accept()
+                accepted.append(conn.recv(16))
+                conn.close()
+        except OSError:
+            return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    server.close()
+    thread.join(timeout=5)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,29 +28,6 @@ def sha256(path: Path) -> str:
 @pytest.fixture(scope="session")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sources")
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-    accepted: list[bytes] = []
-
-    def serve() -> None:
-        server.settimeout(120)
-        try:
-            while True:
-                conn, _ = server.accept()
-                accepted.append(conn.recv(16))
-                conn.close()
-        except OSError:
-            return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    server.close()
 
 
 def test_rebuild_hello_is_complete_and_reproducible(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
@@ -85,8 +59,8 @@ def test_rebuild_hello_is_complete_and_reproducible(dm: DebMock, trixie: dict[st
 
 
 def test_build_runs_unprivileged_without_network(dm: DebMock, trixie: dict[str, object], sources: Path,
-                                                 listener: tuple[int, list[bytes]], tmp_path: Path) -> None:
-    port, accepted = listener
+                                                 loopback_listener: tuple[int, list[bytes]], tmp_path: Path) -> None:
+    port, accepted = loopback_listener
     build = "\n".join([
         '\techo "PROBE uid=$$(id -u) user=$$(id -un)"',
         "\techo \"PROBE ifaces=$$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | paste -sd,)\"",

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -49,36 +48,19 @@ def test_offline_sandbox_sees_only_loopback(dm: DebMock, trixie: dict[str, objec
     assert "lo" in dm.ok(*R, "--offline", "--chroot", "ls /sys/class/net").stdout.split()
 
 
-def test_host_loopback_listener_is_unreachable_offline(dm: DebMock, trixie: dict[str, object]) -> None:
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-    port = server.getsockname()[1]
-    accepted: list[bytes] = []
-
-    def serve() -> None:
-        server.settimeout(20)
-        try:
-            while True:
-                conn, _ = server.accept()
-                accepted.append(conn.recv(16))
-                conn.close()
-        except OSError:
-            return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo ping >&3 && echo CONNECTED"
-        # the same probe from the host proves the listener answers
-        host = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=10)
-        assert "CONNECTED" in host.stdout
-        inside = dm.run(*R, "--offline", "--chroot", "--", "bash", "-c", probe)
-        assert inside.returncode != 0 and "CONNECTED" not in inside.stdout
-        assert len(accepted) == 1
-    finally:
-        server.close()
-        thread.join(timeout=25)
+def test_host_loopback_listener_is_unreachable_offline(dm: DebMock, trixie: dict[str, object],
+                                                        loopback_listener: tuple[int, list[bytes]]) -> None:
+    port, accepted = loopback_listener
+    probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo ping >&3 && echo CONNECTED"
+    # the same probe from the host proves the listener answers
+    host = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=10)
+    assert "CONNECTED" in host.stdout
+    inside = dm.run(*R, "--offline", "--chroot", "--", "bash", "-c", probe)
+    assert inside.returncode != 0 and "CONNECTED" not in inside.stdout
+    deadline = time.monotonic() + 5
+    while not accepted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(accepted) == 1  # the host's connection only
 
 
 def test_pid_namespace_holds_only_the_run(dm: DebMock, trixie: dict[str, object]) -> None:
