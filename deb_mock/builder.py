@@ -197,7 +197,8 @@ class PackageBuilder:
 
     def _install_build_deps(self, context: BuildContext) -> None:
         root, root_fs = self.root, context.root_fs
-        if root.lists_are_stale(scratch=not self.options.no_clean):
+        lists_fresh = not root.lists_are_stale(scratch=not self.options.no_clean)
+        if not lists_fresh:
             root.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
         debs = self._extra_debs()
         if debs:
@@ -216,11 +217,19 @@ class PackageBuilder:
         cache = None if self.options.no_clean or root.scratch_in_ram else BuildDepsCache.of(root)
         key = ""
         if cache is not None:
-            # The set apt would install (names and versions) keys a cached layer of it.
-            planned = root.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
-            planned += root.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
-                                    mounts=self._source_mounts(context.source))
-            key = cache.key(root.base_content_id, apt.planned_installs(planned), debs)
+            if lists_fresh:
+                # The base's package lists are unchanged since init: apt resolves these declarations
+                # to the same set every time, so they key the layer without running apt at all.
+                declared = [f"lists {root.lists_stamp()}", *(f"{f}: {v}" for f, v in context.source.build_relations),
+                            f"build {build.build_targets(self.options)} profiles {self.options.all_profiles}",
+                            f"packages {packages}", f"apt options {root.config.apt_options}"]
+                key = cache.key(root.base_content_id, declared, debs)
+            else:
+                # New lists in this build's root: what apt would install (names, versions) keys the layer.
+                planned = root.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
+                planned += root.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
+                                        mounts=self._source_mounts(context.source))
+                key = cache.key(root.base_content_id, apt.planned_installs(planned), debs)
             layer = cache.lookup(key)
             if layer is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} reused: no apt run")

@@ -476,6 +476,11 @@ class Root:
             updated = max(updated, state.get("upper", {}).get("apt_updated", 0.0))
         return bool(time.time() - updated > self.config.apt_lists_max_age * 60)
 
+    def lists_stamp(self) -> str:
+        """When the base's package lists were fetched (they change only with a new base)."""
+        base = self.store.state().get("base", {})
+        return str(base.get("lists_updated", base.get("created", "")))
+
     def _refresh_lists_if_stale(self) -> None:
         if self.lists_are_stale():
             self.apt_run(apt.update_command(), "apt-update")

@@ -21,6 +21,8 @@ from deb_mock.errors import PackageError
 
 #: checksum fields of a .dsc, strongest first, with their hashlib names
 CHECKSUM_FIELDS = (("Checksums-Sha256", "sha256"), ("Checksums-Sha1", "sha1"), ("Files", "md5"))
+RELATION_FIELDS = ("Build-Depends", "Build-Depends-Arch", "Build-Depends-Indep",
+                   "Build-Conflicts", "Build-Conflicts-Arch", "Build-Conflicts-Indep")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
@@ -33,6 +35,8 @@ class SourcePackage:
     version: str
     files: tuple[Path, ...]
     build_depends: str = ""
+    #: every build relation field of the .dsc (Build-Depends, -Arch, -Indep, Build-Conflicts …), as written
+    build_relations: tuple[tuple[str, str], ...] = ()
 
     @property
     def upstream_version(self) -> str:
@@ -77,7 +81,8 @@ def read_dsc(path: Path) -> SourcePackage:
         expected_sum = entry.get(algorithm) or entry.get("md5sum")
         files.append(_check_file(path, path.parent / file_name, int(entry["size"]), algorithm, expected_sum))
     return SourcePackage(path.resolve(), name, version, tuple(files),
-                         build_depends=str(dsc.get("Build-Depends", "")))
+                         build_depends=str(dsc.get("Build-Depends", "")),
+                         build_relations=tuple((f, str(dsc[f])) for f in RELATION_FIELDS if dsc.get(f)))
 
 
 def _check_file(dsc: Path, file: Path, size: int, algorithm: str, expected: str) -> Path:
