@@ -316,7 +316,8 @@ class Root:
             ["install", "-d", "-o", user, "-g", user, "-m", "0755", "/build"],
         ):
             self.checked_run(argv, "prepare", root_fs=root_fs, network=False)
-        if not self.config.offline:
+        # mmdebstrap keeps its lists (--skip=cleanup/apt/lists); only sources added here need new ones
+        if not self.config.offline and (self.config.deb_src or self.config.extra_sources):
             self.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
 
     # -- running commands --------------------------------------------------------------
