@@ -213,8 +213,7 @@ class PackageBuilder:
         apt.check_package_names(packages)
         dsc_inside = f"{SOURCE_MOUNT}/{context.source.dsc.name}"
         build_dep = build.build_dep_command(dsc_inside, self.options)
-        # a build's upper in RAM (tmpfs plugin) cannot be renamed into the on-disk cache
-        cache = None if self.options.no_clean or root.scratch_in_ram else BuildDepsCache.of(root)
+        cache = None if self.options.no_clean else BuildDepsCache.of(root)
         key = ""
         if cache is not None:
             if lists_fresh:
@@ -238,7 +237,8 @@ class PackageBuilder:
                 return
         root.apt_run(apt.install_command(packages), "apt-install", root_fs=root_fs)
         root.apt_run(build_dep, "apt-build-dep", root_fs=root_fs, mounts=self._source_mounts(context.source))
-        if cache is not None:
+        # a build's upper in RAM (tmpfs plugin) cannot be renamed into the on-disk cache: used, not saved
+        if cache is not None and not root.scratch_in_ram:
             layer = cache.store(key, root.store.scratch_upper("build"))
             if cache.refused:
                 root.console.warn(f"the build-deps layer cannot be kept ({cache.refused}): "

@@ -13,7 +13,8 @@ Config::
 ``upper`` puts the run's scratch space on a tmpfs that lives in the run's own
 mount namespace (never on the host) for as long as deb-mock runs, so every
 step of a build (dependencies, unpack, build, results) works in RAM and the
-build is dropped in milliseconds. Build-dependency layers are then not cached.
+build is dropped in milliseconds. Cached build-dependency layers are still used (as
+lower layers); new ones are not saved, since a layer in RAM cannot be renamed to disk.
 """
 
 from __future__ import annotations
