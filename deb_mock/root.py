@@ -211,10 +211,18 @@ class Root:
         """Delete a throw-away upper, in the run's RAM too."""
         self.store.drop_scratch(name)
         if self.scratch_in_ram:
-            target = str(self.paths.top / "scratch" / name)
-            spec = SandboxSpec(argv=("rm", "-rf", "--", target), root=None, env={"PATH": DEFAULT_PATH},
-                               network=True, marker=self.marker, join_mount_ns=self._session_pid)
-            run_captured(spec, _Collector())
+            self.run_on_host(["rm", "-rf", "--", str(self.paths.top / "scratch" / name)], _Collector())
+
+    def run_on_host(self, argv: Sequence[str], sink: OutputSink, network: bool = False) -> int:
+        """Run a host tool (mmdebstrap, tar) in new namespaces without a chroot, in the run's session.
+
+        Its mounts (mmdebstrap's /proc in the target, say) stay in its own mount
+        namespace, and it dies with deb-mock like every sandboxed command.
+        """
+        spec = SandboxSpec(argv=tuple(argv), root=None, env=self._host_env(), network=network,
+                           hostname=self.config.sandbox.hostname, marker=self.marker,
+                           join_mount_ns=self._session_pid)
+        return run_captured(spec, sink)
 
     # -- init -------------------------------------------------------------------------
 
@@ -289,16 +297,8 @@ class Root:
         argv = bootstrap.mmdebstrap_command(self.config, target, extra)
         self.console.info(f"bootstrapping {self.config.suite}/{self.config.architecture} "
                           f"({self.config.variant}) with mmdebstrap")
-        spec = SandboxSpec(
-            argv=tuple(argv),
-            root=None,
-            env=self._host_env(),
-            network=not self.config.offline,
-            hostname=self.config.sandbox.hostname,
-            marker=self.marker,
-        )
         with self.logs.sink("bootstrap") as sink:
-            returncode = run_captured(spec, sink)
+            returncode = self.run_on_host(argv, sink, network=not self.config.offline)
         if returncode != 0:
             tail = "\n".join(line for line in sink.tail[-15:] if line.strip())
             raise BootstrapError(f"mmdebstrap failed with exit code {returncode}:\n{tail}",

@@ -25,8 +25,6 @@ from deb_mock import hookimpl
 from deb_mock.bootstrap import bootstrap_digest
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
-from deb_mock.sandbox.runner import run_captured
-from deb_mock.sandbox.spec import SandboxSpec
 
 if TYPE_CHECKING:
     from deb_mock.root import Root
@@ -94,10 +92,8 @@ def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[int]:
 
 
 def _run_tar(root: Root, argv: list[str], stage: str) -> None:
-    spec = SandboxSpec(argv=tuple(argv), root=None, env={"PATH": "/usr/bin:/bin"}, network=False,
-                       hostname=root.config.sandbox.hostname, marker=root.marker)
     with root.logs.sink(stage) as sink:
-        returncode = run_captured(spec, sink)
+        returncode = root.run_on_host(argv, sink)
     if returncode != 0:
         raise RootError(f"{stage}: tar failed with exit code {returncode}:\n" + "\n".join(sink.tail[-5:]))
 
