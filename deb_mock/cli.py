@@ -131,11 +131,20 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     return args
 
 
-def selected_mode(args: argparse.Namespace) -> str:
-    """The one mode the command line asks for."""
-    for mode in (*INFO_MODES, *ROOT_MODES):
-        if getattr(args, mode, None):
-            return mode
+def plugin_modes(plugins: pluggy.PluginManager) -> dict[str, bool]:
+    """Modes added by plugins: ``{dest: needs_root}``."""
+    return {mode: needs for modes in plugins.hook.debmock_modes() for mode, needs in modes.items()}
+
+
+def selected_mode(args: argparse.Namespace, extra_modes: Sequence[str] = ()) -> str:
+    """The one mode the command line asks for (two modes at once is a usage error)."""
+    chosen = [mode for mode in (*INFO_MODES, *ROOT_MODES, *extra_modes)
+              if getattr(args, mode, None) not in (None, False, [])]
+    if len(chosen) > 1:
+        flags = " and ".join("--" + mode.replace("_", "-") for mode in chosen)
+        raise UsageError(f"{flags}: give one mode per run")
+    if chosen:
+        return chosen[0]
     if args.args and all(item.endswith(".dsc") for item in args.args):
         return "rebuild"  # as mock: a bare source package means --rebuild
     if args.args:
@@ -203,7 +212,8 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
     plugins = make_plugin_manager()
     args = parse_args(build_parser(plugins), list(sys.argv[1:] if argv is None else argv))
     console = Console(json_mode=args.json, quiet=args.quiet, verbose=args.verbose)
-    mode = selected_mode(args)
+    extra_modes = plugin_modes(plugins)
+    mode = selected_mode(args, tuple(extra_modes))
     result.mode = mode
     if mode == "version":
         return _emit(args, {"version": __version__}, f"deb-mock {__version__}")
@@ -219,6 +229,9 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
     if mode == "list_plugins":
         return _list_plugins(args, plugins, loaded)
     drop_disabled(plugins, loaded.config.plugins)
+    if mode in extra_modes and mode not in plugin_modes(plugins):
+        raise UsageError(f"--{mode.replace('_', '-')}: its plugin is disabled in the config",
+                         hint="enable it with --enable-plugin NAME")
     root = Root(loaded, plugins, console, options)
     result.root = root.root_id
     if mode == "debug_config":
@@ -234,11 +247,20 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
         killed = orphans.kill(root.marker)
         console.info(f"killed {len(killed)} process(es) of {root.root_id}" if killed else "no processes left")
         return _emit(args, {"killed": killed}, None)
-    return _run_root_mode(args, mode, root, result)
+    if mode in extra_modes and not extra_modes[mode]:
+        returncode = plugins.hook.debmock_run_mode(root=root, mode=mode, args=args)
+        result.exit_code = int(returncode or 0)
+        return result.exit_code
+    return _run_root_mode(args, mode, root, result, mode in extra_modes)
 
 
-def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult) -> int:
-    action = _root_action(args, mode, root)
+def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult,
+                   plugin_mode: bool = False) -> int:
+    if plugin_mode:
+        def action() -> int:
+            return int(root.hook.debmock_run_mode(root=root, mode=mode, args=args) or 0)
+    else:
+        action = _root_action(args, mode, root)
     started = time.monotonic()
     try:
         with root.session(mode) as session_result:

@@ -163,6 +163,26 @@ def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
 
 
 @hookspec
+def debmock_modes() -> dict[str, bool]:  # type: ignore[empty-body]
+    """Return ``{dest: needs_root}`` for the modes this plugin's options select.
+
+    ``dest`` is the argparse destination of an option the plugin added in
+    debmock_addoption (``bootc_image`` for ``--bootc-image``). ``needs_root``
+    True runs the mode in a root session (lock, result directory, result.json);
+    False runs it without touching a root (booting a finished image, say).
+    """
+
+
+@hookspec(firstresult=True)
+def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | None:
+    """Carry out plugin mode ``mode`` (a dest from debmock_modes); return its exit code.
+
+    Called inside the root's session when the mode needs the root. None lets
+    another plugin answer.
+    """
+
+
+@hookspec
 def debmock_process_logs(root: Root, result: RunResult) -> None:
     """The run is over (whatever its outcome); post-process the result directory."""
 

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "deb_mock.plugins.root_cache",
     "deb_mock.plugins.apt_cache",
     "deb_mock.plugins.ccache",
+    "deb_mock.plugins.bootc",
 )
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "DEB_MOCK_DISABLE_PLUGINS"

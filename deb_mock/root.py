@@ -394,14 +394,15 @@ class Root:
         return run_captured(spec, sink)
 
     def checked_run(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
-                    network: bool | None = None, unpriv: bool = False, mounts: Sequence[Mount] = ()) -> list[str]:
+                    network: bool | None = None, unpriv: bool = False, mounts: Sequence[Mount] = (),
+                    env: dict[str, str] | None = None, keep: int = 200) -> list[str]:
         """Run a helper command in the root, logged to root.log; a failure is a RootError (exit 20).
 
-        Returns the command's last output lines.
+        Returns the command's last ``keep`` output lines.
         """
-        with self.logs.sink(stage) as sink:
+        with self.logs.sink(stage, keep=keep) as sink:
             returncode = self.run_in_root(argv, purpose=stage, sink=sink, root_fs=root_fs, network=network,
-                                          unpriv=unpriv, mounts=mounts)
+                                          unpriv=unpriv, mounts=mounts, env=env)
         if returncode != 0:
             tail = "\n".join(sink.tail[-10:])
             raise RootError(f"'{' '.join(argv)}' failed in the root with exit code {returncode}:\n{tail}")

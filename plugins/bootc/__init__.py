@@ -1,0 +1,138 @@
+"""bootc: a finished root → OSTree commit → bootc OCI image → bootable disk image, and a boot in qemu.
+
+Modes::
+
+    deb-mock -r trixie-amd64 --bootc-commit ./repo        # OSTree commit (archive repo); ref and id printed
+    deb-mock -r trixie-amd64 --bootc-container oci:./img  # or oci-archive:img.tar[:TAG]
+    deb-mock -r trixie-amd64 --bootc-image out.qcow2      # .raw, .img, .vmdk too; --bootc-image-size 8G
+    deb-mock --bootc-run out.qcow2                        # UEFI boot, serial console on the terminal
+
+The root itself is never changed (see pipeline.py for the stages and their
+caches); the settings are the ``plugins.bootc`` section (settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deb_mock import hookimpl
+from deb_mock.errors import ResultDirError, UsageError
+from deb_mock.layers import remove_tree
+from deb_mock.result import Artifact
+
+from . import oci, qemu
+from .pipeline import PLUGIN_NAME, ContainerStage, Pipeline
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from deb_mock.root import Root
+
+MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False}
+
+
+@hookimpl
+def debmock_config_sections() -> dict[str, type]:
+    return {PLUGIN_NAME: Settings}
+
+
+@hookimpl
+def debmock_addoption(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("bootc (bootable images from the root)")
+    add = group.add_argument
+    add("--bootc-image", metavar="FILE", type=Path,
+        help="write a bootable disk image of the root (.qcow2, .raw, .img, .vmdk)")
+    add("--bootc-commit", metavar="REPO", type=Path, help="commit the root to an OSTree archive repository")
+    add("--bootc-container", metavar="DEST", help="write a bootc OCI image: oci:DIR[:TAG] or oci-archive:FILE[:TAG]")
+    add("--bootc-run", metavar="FILE", type=Path, help="boot a disk image in qemu (UEFI, serial console)")
+    add("--bootc-image-size", metavar="SIZE", help="disk image size (8G; default: plugins.bootc.disk_size)")
+    add("--bootc-run-timeout", metavar="SECONDS", type=float,
+        help="boot check: succeed at the login prompt, fail (exit 11) after SECONDS")
+    add("--bootc-run-drive", metavar="FILE", type=Path, action="append", default=[],
+        help="attach FILE as a read-only raw disk to --bootc-run (repeatable)")
+
+
+@hookimpl
+def debmock_modes() -> dict[str, bool]:
+    return dict(MODES)
+
+
+@hookimpl
+def debmock_scrub_kinds() -> list[str]:
+    return ["bootc"]
+
+
+@hookimpl
+def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+    if kinds & {"bootc", "all"}:
+        remove_tree(root.paths.top / "bootc")
+
+
+@hookimpl
+def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | None:
+    if mode not in MODES:
+        return None
+    if mode == "bootc_run":
+        settings: Settings = root.config.plugin(PLUGIN_NAME)
+        seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,
+                            cpus=settings.qemu_cpus, drives=args.bootc_run_drive, timeout=args.bootc_run_timeout,
+                            echo=not args.quiet)
+        if args.bootc_run_timeout is not None:
+            root.console.info(f"bootc: login prompt after {seconds:.0f}s")
+        return 0
+    pipeline = Pipeline(root)
+    if args.bootc_image_size:
+        pipeline.settings = dataclasses.replace(pipeline.settings, disk_size=args.bootc_image_size)
+    report: dict[str, object] = {"ref": pipeline.ref}
+    if mode == "bootc_commit":
+        repo = _writable_target(args.bootc_commit, "--bootc-commit", directory=True)
+        if repo.exists() and any(repo.iterdir()) and not (repo / "config").is_file():
+            raise ResultDirError(f"--bootc-commit {repo}: the directory exists but is not an OSTree repository")
+        checksum = pipeline.commit(repo)
+        report.update(commit=checksum, repo=str(repo))
+        _print(args, f"{pipeline.ref} {checksum}")
+    elif mode == "bootc_container":
+        dest = oci.Destination.parse(args.bootc_container, pipeline.settings.oci_tag)
+        _writable_target(dest.path, "--bootc-container", directory=dest.transport == "oci")
+        if dest.transport == "oci" and dest.path.is_dir() and any(dest.path.iterdir()) \
+                and not (dest.path / "oci-layout").is_file():
+            raise ResultDirError(f"--bootc-container {dest.path}: the directory exists and is not an OCI layout")
+        checksum = pipeline.internal_commit()
+        report.update(ContainerStage(pipeline).export(dest, checksum))
+        if dest.transport == "oci-archive":
+            root.result.artifacts.append(Artifact.of(dest.path))
+        _print(args, f"{dest} {report['manifest_digest']}")
+    else:
+        out = _writable_target(args.bootc_image, "--bootc-image", directory=False)
+        checksum = pipeline.internal_commit()
+        report.update(pipeline.write_disk(out, pipeline.top / "repo", checksum))
+        artifact = Artifact.of(out)
+        root.result.artifacts.append(artifact)
+        _print(args, f"{out} {artifact.sha256}")
+    root.result.extra["bootc"] = report
+    return 0
+
+
+def _writable_target(path: Path, flag: str, *, directory: bool) -> Path:
+    """An absolute output path whose parent exists and is writable (exit 70 otherwise)."""
+    path = path.absolute()
+    parent = path.parent
+    if not parent.is_dir():
+        raise ResultDirError(f"{flag} {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ResultDirError(f"{flag} {path}: the directory {parent} is not writable")
+    if path.exists() and path.is_dir() != directory:
+        kind = "a directory" if path.is_dir() else "a file"
+        raise ResultDirError(f"{flag} {path}: is {kind}")
+    if not path.name:
+        raise UsageError(f"{flag}: give a file name")
+    return path
+
+
+def _print(args: argparse.Namespace, text: str) -> None:
+    if not args.json:
+        print(text, file=sys.stdout, flush=True)

@@ -1,0 +1,486 @@
+"""A finished root → image layer → tree → OSTree commit → OCI image or bootable disk.
+
+Each stage is cached on a digest of its inputs (osbuild's lesson): re-imaging
+an unchanged root redoes nothing, changing the disk size redoes only the disk,
+and a package added to the root redoes the image and what follows it. Every
+tool runs from the target release (the tools layer), inside deb-mock's
+sandbox, with its inputs and outputs bind-mounted; Python here only moves
+files in directories deb-mock owns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deb_mock.errors import RootError
+from deb_mock.layers import remove_tree
+from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
+
+from . import disk, oci, transforms
+from .layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
+from .settings import DEFAULT_BOOT_PACKAGES, TOOL_PACKAGES, Settings
+
+if TYPE_CHECKING:
+    from deb_mock.root import Root
+
+PLUGIN_NAME = "bootc"
+#: where inputs and outputs of a tool run appear inside the tools sandbox
+IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
+TREE_FORMAT = 1
+DISK_FORMAT = 1
+OCI_FORMAT = 1
+SALT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tree:
+    """A materialised, transformed image tree in the commit's form."""
+
+    path: Path
+    key: str
+    kver: str
+    epoch: int
+
+
+class Pipeline:
+    """The stages of one bootc run on one root."""
+
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self.settings: Settings = root.config.plugin(PLUGIN_NAME)
+        self.top = root.paths.top / "bootc"
+        self.arch = root.config.architecture
+        self._image: Layer | None = None
+        self._tools: Layer | None = None
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def ref(self) -> str:
+        return self.settings.ref or f"debian/{self.root.config.suite}/{self.arch}"
+
+    def env(self, epoch: int) -> dict[str, str]:
+        return {"SOURCE_DATE_EPOCH": str(epoch), "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+
+    def run_tool(self, argv: list[str], stage: str, mounts: list[Mount], epoch: int = 0,
+                 root_fs: RootFs | None = None) -> list[str]:
+        """Run a tool from the tools layer (a throw-away upper keeps the layer itself pristine)."""
+        if root_fs is None:
+            root_fs = self.root.new_scratch("bootc-tools", self.tools().stack())
+        return self.root.checked_run(argv, stage, root_fs=root_fs, network=False, mounts=mounts,
+                                     env=self.env(epoch or self.image().info["epoch"]), keep=2000)
+
+    def cached(self, kind: str, key: str) -> Path | None:
+        """A finished stage result ``<bootc>/<kind>/<key>`` (with its done.json), if caching is on."""
+        path = self.top / kind / key
+        return path if self.settings.cache and (path / "done.json").is_file() else None
+
+    def fresh_dir(self, kind: str, key: str) -> Path:
+        """An empty directory for a stage result; results of other inputs are removed (they are stale)."""
+        parent = self.top / kind
+        if parent.is_dir():
+            for old in parent.iterdir():
+                remove_tree(old)
+        path = parent / key
+        path.mkdir(parents=True)
+        return path
+
+    @staticmethod
+    def finish_dir(path: Path, info: dict[str, object]) -> None:
+        done = path / "done.json"
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, sort_keys=True))
+        os.replace(tmp, done)
+
+    # -- stage 1: the image layer and the tools layer -------------------------------------------
+
+    def image(self) -> Layer:
+        """The root plus the boot packages and a fresh initramfs with ostree's dracut module."""
+        if self._image is not None:
+            return self._image
+        root = self.root
+        root.require_initialized()
+        lowers = (str(root.paths.upper), *root.store.lower_dirs())
+        packages = (*(self.settings.boot_packages or DEFAULT_BOOT_PACKAGES.get(self.arch, ())), *self.settings.packages)
+        if not packages:
+            raise RootError(f"plugins.bootc.boot_packages: no default boot packages for {self.arch}; list them")
+        key = digest_of(LAYER_FORMAT, root_fingerprint(root), packages, self.settings.source_date_epoch)
+        cache = LayerCache(root, "image")
+        layer = cache.lookup(key, lowers) if self.settings.cache else None
+        if layer is None:
+            with root.logs.stage("bootc-image"):
+                root.console.info(f"bootc: installing the boot packages into an image layer ({len(packages)})")
+                layer = cache.fresh(key, lowers)
+                cache.install(layer, packages, "bootc-image-apt")
+                epoch = self.settings.source_date_epoch or newest_changelog(layer.stack())
+                kvers = self._kernels(layer)
+                if len(kvers) != 1:
+                    raise RootError(f"bootc: the image must hold exactly one kernel, it has {kvers or 'none'}",
+                                    hint="list one linux-image package in plugins.bootc.boot_packages")
+                kver = kvers[0]
+                root.console.info(f"bootc: dracut initramfs for {kver} (with ostree's module)")
+                root.checked_run(["dracut", "--force", "--no-hostonly", "--reproducible", "--kver", kver,
+                                  f"/usr/lib/modules/{kver}/initramfs.img"], "bootc-dracut",
+                                 root_fs=cache.overlay(layer), network=False, env=self.env(epoch))
+                layer = cache.finish(layer, {"key": key, "kver": kver, "epoch": epoch, "packages": list(packages)})
+        self._image = layer
+        return layer
+
+    def _kernels(self, layer: Layer) -> list[str]:
+        found: set[str] = set()
+        for directory in layer.stack():
+            modules = Path(directory) / "usr/lib/modules"
+            if modules.is_dir():
+                found.update(p.name for p in modules.iterdir() if (p / "modules.dep").exists())
+        return sorted(found)
+
+    def tools(self) -> Layer:
+        """The target release's ostree, mkfs, mtools, GRUB and qemu-img, over the image."""
+        if self._tools is not None:
+            return self._tools
+        image = self.image()
+        packages = TOOL_PACKAGES.get(self.arch)
+        if not packages:
+            raise RootError(f"bootc: images for {self.arch} are not supported yet (amd64, arm64 are)")
+        key = digest_of(LAYER_FORMAT, image.info["key"], packages)
+        cache = LayerCache(self.root, "tools")
+        layer = cache.lookup(key, image.stack()) if self.settings.cache else None
+        if layer is None:
+            with self.root.logs.stage("bootc-tools"):
+                self.root.console.info("bootc: installing the image tools of the target release")
+                layer = cache.fresh(key, image.stack())
+                cache.install(layer, packages, "bootc-tools-apt")
+                layer = cache.finish(layer, {"key": key})
+        self._tools = layer
+        return layer
+
+    # -- stage 2: the tree ---------------------------------------------------------------------
+
+    def tree(self) -> Tree:
+        """The image as a plain directory, configured (users, hostname) and transformed for ostree."""
+        image = self.image()
+        s = self.settings
+        key = digest_of(TREE_FORMAT, image.info["key"], s.hostname, s.root_password, s.lock_root,
+                        [dataclasses.asdict(u) for u in s.users])
+        kver, epoch = str(image.info["kver"]), int(image.info["epoch"])
+        done = self.cached("tree", key)
+        if done is not None:
+            return Tree(done / "root", key, kver, epoch)
+        with self.root.logs.stage("bootc-tree"):
+            self.root.console.info("bootc: materialising and transforming the image tree")
+            top = self.fresh_dir("tree", key)
+            tree = top / "root"
+            tree.mkdir(mode=0o755)
+            scratch = self.root.new_scratch("bootc-copy", image.stack())
+            self.root.checked_run(
+                ["/bin/sh", "-c", 'tar --create --one-file-system --numeric-owner --acls --xattrs '
+                 '--xattrs-include="*" --directory / --file - . | tar --extract --numeric-owner '
+                 '--preserve-permissions --acls --xattrs --xattrs-include="*" --directory "$1" --file -',
+                 "sh", IN_TREE], "bootc-tree", root_fs=scratch, network=False,
+                mounts=[Bind(str(tree), IN_TREE, readonly=False)])
+            self.root.discard_scratch("bootc-copy")
+            for leftover in ("deb-mock",):
+                remove_tree(tree / leftover)
+            self._configure(tree, key, epoch)
+            try:
+                transforms.apply_all(tree, kver, epoch)
+            except (OSError, FileNotFoundError) as exc:
+                raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
+            self.finish_dir(top, {"key": key, "kver": kver, "epoch": epoch})
+        return Tree(tree, key, kver, epoch)
+
+    def _configure(self, tree: Path, key: str, epoch: int) -> None:
+        """Hostname, root's password and the users, with the image's own shadow tools (in a chroot of the tree)."""
+        s = self.settings
+        (tree / "etc/hostname").write_text(s.hostname + "\n")
+        hosts = tree / "etc/hosts"
+        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{s.hostname}\n::1\tlocalhost ip6-localhost\n")
+        chroot = DirectoryRoot(str(tree), str(self.root.paths.mountpoint))
+
+        def run(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+            return self.root.checked_run(argv, "bootc-users", root_fs=chroot, network=False,
+                                         env={**self.env(epoch), **(env or {})})
+
+        for user in s.users:
+            argv = ["useradd", "--create-home", "--shell", user.shell]
+            if user.uid is not None:
+                argv += ["--uid", str(user.uid)]
+            if user.groups:
+                argv += ["--groups", ",".join(user.groups)]
+            run([*argv, "--", user.name])
+            if user.password:
+                run(["usermod", "--password", self._hash(user.password, user.name, key, run), "--", user.name])
+            if user.ssh_keys:
+                self._authorized_keys(tree, user.name, user.ssh_keys)
+        if s.root_password:
+            run(["usermod", "--password", self._hash(s.root_password, "root", key, run), "root"])
+        if s.lock_root:
+            run(["usermod", "--lock", "root"])
+        elif not s.root_password:
+            run(["passwd", "--delete", "root"])
+
+    @staticmethod
+    def _hash(password: str, name: str, key: str, run: object) -> str:
+        """A crypt(3) SHA-512 hash with a salt derived from the inputs, so that the image stays reproducible."""
+        if password.startswith("hashed:"):
+            return password.removeprefix("hashed:")
+        seed = hashlib.sha256(f"{key}\0{name}\0{password}".encode()).digest()
+        salt = "".join(SALT_ALPHABET[b % 64] for b in seed[:16])
+        lines = run(["perl", "-e", "print crypt($ENV{DEB_MOCK_PASSWORD}, $ARGV[0]), qq(\\n)", f"$6${salt}$"],
+                    {"DEB_MOCK_PASSWORD": password})  # type: ignore[operator]
+        hashed = str(lines[-1]).strip()
+        if not hashed.startswith("$6$"):
+            raise RootError(f"bootc: hashing the password of {name} failed (crypt gave '{hashed[:8]}…')")
+        return hashed
+
+    @staticmethod
+    def _authorized_keys(tree: Path, name: str, keys: tuple[str, ...]) -> None:
+        entry = next((line.split(":") for line in (tree / "etc/passwd").read_text().splitlines()
+                      if line.split(":")[0] == name), None)
+        if entry is None:
+            raise RootError(f"bootc: user {name} was not created")
+        uid, gid, home = int(entry[2]), int(entry[3]), entry[5].lstrip("/")
+        ssh = tree / home / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        keys_file = ssh / "authorized_keys"
+        keys_file.write_text("".join(k.strip() + "\n" for k in keys))
+        keys_file.chmod(0o600)
+        for path in (ssh, keys_file):
+            os.chown(path, uid, gid)
+
+    # -- stage 3: the commit -------------------------------------------------------------------
+
+    def commit(self, repo: Path) -> str:
+        """Commit the tree to ``ref`` in ``repo`` (an archive repo, made if missing); return the checksum.
+
+        The new commit's parent is the ref's current commit, so repeated commits
+        form the ref's history (updates). If the ref already points at a commit
+        of the same inputs, that commit is the answer and nothing is written.
+        """
+        tree = self.tree()
+        mounts: list[Mount] = [Bind(str(repo), IN_REPO, readonly=False)]
+        if not (repo / "config").is_file():
+            repo.mkdir(parents=True, exist_ok=True)
+            self.run_tool(["ostree", f"--repo={IN_REPO}", "init", "--mode=archive"], "bootc-commit", mounts)
+        head = self._rev_parse(repo, mounts)
+        if head and self.settings.cache and self._commit_key(repo, head, mounts) == tree.key:
+            self.root.console.info(f"bootc: {self.ref} already holds this tree: commit {head}")
+            return head
+        with self.root.logs.stage("bootc-commit"):
+            self.root.console.info(f"bootc: committing the tree to {self.ref}")
+            lines = self.run_tool(
+                ["ostree", f"--repo={IN_REPO}", "commit", f"--branch={self.ref}", f"--tree=dir={IN_TREE}",
+                 "--bootable", f"--subject=deb-mock {self.root.root_id}",
+                 f"--add-metadata-string=version={self.root.config.suite}.{tree.epoch}",
+                 f"--add-metadata-string=deb-mock.tree={tree.key}"],
+                "bootc-commit", [*mounts, Bind(str(tree.path), IN_TREE)], tree.epoch)
+        checksum = lines[-1].strip() if lines else ""
+        if not re.fullmatch(r"[0-9a-f]{64}", checksum):
+            raise RootError(f"bootc: ostree commit printed no checksum (last line: '{checksum}')")
+        return checksum
+
+    def _rev_parse(self, repo: Path, mounts: list[Mount]) -> str | None:
+        ref_file = repo / "refs" / "heads" / self.ref
+        return ref_file.read_text().strip() if ref_file.is_file() else None
+
+    def _commit_key(self, repo: Path, checksum: str, mounts: list[Mount]) -> str | None:
+        lines = self.run_tool(["ostree", f"--repo={IN_REPO}", "show", "--print-metadata-key=deb-mock.tree",
+                               checksum], "bootc-commit", mounts)
+        return lines[-1].strip().strip("'") if lines else None
+
+    def internal_commit(self) -> str:
+        """The commit in deb-mock's own repository (for images made without --bootc-commit)."""
+        return self.commit(self.top / "repo")
+
+    # -- stage 4a: the disk image ---------------------------------------------------------------
+
+    def disk_raw(self, checksum: str, repo: Path) -> tuple[Path, dict[str, object]]:
+        """The raw disk of ``checksum`` (cached on the commit and the disk settings)."""
+        s = self.settings
+        tools = self.tools()
+        key = digest_of(DISK_FORMAT, checksum, tools.info["key"], s.disk_size, s.esp_size, s.kernel_args,
+                        s.os_name, s.remote, s.update_url, s.gpg_verify, self.ref, self.arch)
+        done = self.cached("disk", key)
+        if done is not None:
+            return done / "disk.raw", json.loads((done / "done.json").read_text())
+        with self.root.logs.stage("bootc-disk"):
+            self.root.console.info("bootc: deploying the commit and writing the disk image")
+            work = self.fresh_dir("disk", key)
+            ids = disk.DiskIds.derive(f"{checksum}/{key}")
+            epoch = int(self.image().info["epoch"])
+            mounts: list[Mount] = [Bind(str(repo), IN_REPO), Bind(str(work), IN_WORK, readonly=False)]
+            tool_root = self.root.new_scratch("bootc-tools", tools.stack())
+
+            def run(argv: list[str], stage: str = "bootc-disk") -> list[str]:
+                return self.run_tool(argv, stage, mounts, epoch, root_fs=tool_root)
+
+            sysroot = f"{IN_WORK}/sysroot"
+            self._deploy(run, work, sysroot, checksum, ids)
+            needed = transforms.tree_size(work / "sysroot")
+            geometry = disk.Geometry.plan(s.disk_size, s.esp_size, needed)
+            syslinux = (work / "sysroot/boot/loader/syslinux.cfg").read_text()
+            efi_target, efi_name = disk.EFI_BINARY[self.arch]
+            (work / "grub.cfg").write_text(disk.grub_stub(ids, disk.syslinux_root_for(syslinux)))
+            run(["grub-mkstandalone", "-O", efi_target, f"--modules={disk.GRUB_MODULES}",
+                 "--locales=", "--themes=", "--fonts=", "-o", f"{IN_WORK}/{efi_name}",
+                 f"boot/grub/grub.cfg={IN_WORK}/grub.cfg"])
+            run(["mkfs.fat", "-F", "32", "-n", "ESP", "-i", ids.esp_volume, "-C", f"{IN_WORK}/esp.img",
+                 str(geometry.esp // 1024)])
+            run(["mmd", "-i", f"{IN_WORK}/esp.img", "::/EFI", "::/EFI/BOOT"])
+            run(["mcopy", "-i", f"{IN_WORK}/esp.img", f"{IN_WORK}/{efi_name}", f"::/EFI/BOOT/{efi_name}"])
+            run(["mkfs.ext4", "-q", "-F", "-L", "root", "-U", ids.root_fs, "-E", f"hash_seed={ids.root_fs}",
+                 "-d", sysroot, f"{IN_WORK}/root.img", str(geometry.root // 1024)])
+            raw = work / "disk.raw"
+            with raw.open("wb") as handle:
+                handle.truncate(geometry.total)
+            (work / "gpt.sfdisk").write_text(disk.sfdisk_script(geometry, ids, self.arch))
+            run(["/bin/sh", "-c", 'sfdisk --quiet --no-reread --no-tell-kernel "$1" < "$2"', "sh",
+                 f"{IN_WORK}/disk.raw", f"{IN_WORK}/gpt.sfdisk"])
+            for image, start in (("esp.img", geometry.esp_start), ("root.img", geometry.root_start)):
+                run(["dd", f"if={IN_WORK}/{image}", f"of={IN_WORK}/disk.raw", "bs=1M", f"seek={start // disk.MIB}",
+                     "conv=notrunc,sparse", "status=none"])
+            for leftover in ("sysroot", "esp.img", "root.img", efi_name):
+                remove_tree(work / leftover)
+            self.root.discard_scratch("bootc-tools")
+            info: dict[str, object] = {
+                "key": key, "commit": checksum, "disk_size": geometry.total, "deployment_size": needed,
+                "root_fs_uuid": ids.root_fs, "esp_volume_id": ids.esp_volume, "raw_sha256": _sha256(raw),
+            }
+            self.finish_dir(work, info)
+        return raw, info
+
+    def _deploy(self, run: Callable[..., list[str]], work: Path, sysroot: str, checksum: str,
+                ids: disk.DiskIds) -> None:
+        """An ostree sysroot with the commit deployed from ``REMOTE:REF``, ready for `ostree admin upgrade`."""
+        s = self.settings
+        (work / "sysroot").mkdir()
+        repo = f"--repo={sysroot}/ostree/repo"
+        run(["ostree", "admin", "init-fs", "--modern", sysroot])
+        run(["ostree", "admin", "os-init", f"--sysroot={sysroot}", s.os_name])
+        run(["ostree", repo, "config", "set", "sysroot.bootloader", "syslinux"])
+        run(["ostree", repo, "remote", "add", f"--set=gpg-verify={'true' if s.gpg_verify else 'false'}",
+             s.remote, s.update_url, self.ref])
+        run(["ostree", repo, "pull-local", IN_REPO, checksum])
+        run(["ostree", repo, "refs", f"--create={s.remote}:{self.ref}", checksum])
+        boot = work / "sysroot/boot"
+        (boot / "loader.0").mkdir(parents=True, exist_ok=True)
+        (boot / "loader.0/syslinux.cfg").write_text(disk.SYSLINUX_SEED)
+        (boot / "loader").symlink_to("loader.0")
+        (boot / "syslinux").mkdir(exist_ok=True)
+        (boot / "syslinux/syslinux.cfg").symlink_to("../loader/syslinux.cfg")
+        kargs = [f"--karg={arg}" for arg in disk.kernel_args(s.kernel_args, ids)]
+        run(["ostree", "admin", "deploy", f"--sysroot={sysroot}", f"--os={s.os_name}", *kargs,
+             f"{s.remote}:{self.ref}"])
+
+    def write_disk(self, out: Path, repo: Path, checksum: str) -> dict[str, object]:
+        """The disk image at ``out`` in the format its extension names, written atomically."""
+        fmt = disk.output_format(out)
+        raw, info = self.disk_raw(checksum, repo)
+        tmp_name = f".{out.name}.tmp-{os.getpid()}"
+        mounts: list[Mount] = [Bind(str(raw.parent), IN_WORK), Bind(str(out.parent), IN_OUT, readonly=False)]
+        with self.root.logs.stage("bootc-convert"):
+            try:
+                self.run_tool(["qemu-img", "convert", "-f", "raw", "-O", fmt, f"{IN_WORK}/disk.raw",
+                               f"{IN_OUT}/{tmp_name}"], "bootc-convert", mounts)
+                os.replace(out.parent / tmp_name, out)
+            finally:
+                (out.parent / tmp_name).unlink(missing_ok=True)
+                self.root.discard_scratch("bootc-tools")
+        return {**info, "format": fmt}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ContainerStage:
+    """Stage 4b: the OCI image of a commit's tree (cached on the tree, the commit and the settings)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.p = pipeline
+
+    def build(self, checksum: str) -> tuple[Path, dict[str, object]]:
+        p, s = self.p, self.p.settings
+        tree = p.tree()
+        tools = p.tools()
+        key = digest_of(OCI_FORMAT, tree.key, checksum, tools.info["key"], s.oci_compression, s.oci_tag)
+        done = p.cached("oci", key)
+        if done is not None:
+            return done / "layout", json.loads((done / "done.json").read_text())
+        with p.root.logs.stage("bootc-oci"):
+            p.root.console.info(f"bootc: writing the OCI image ({s.oci_compression} layer)")
+            work = p.fresh_dir("oci", key)
+            mounts: list[Mount] = [Bind(str(tree.path), IN_TREE), Bind(str(work), IN_WORK, readonly=False)]
+            names = sorted(os.listdir(tree.path))
+            p.run_tool(oci.tar_command(IN_TREE, f"{IN_WORK}/layer.tar", tree.epoch, names), "bootc-oci", mounts,
+                       tree.epoch)
+            diff_id = oci.sha256_of(work / "layer.tar")
+            if s.oci_compression == "none":
+                layer = work / "layer.tar"
+            else:
+                suffix = {"gzip": ".gz", "zstd": ".zst"}[s.oci_compression]
+                p.run_tool(["/bin/sh", "-c", '"$@" < "$0.tar" > "$0.tar.part"', f"{IN_WORK}/layer",
+                            *oci.COMPRESS[s.oci_compression]], "bootc-oci", mounts, tree.epoch)
+                (work / "layer.tar").unlink()
+                layer = work / f"layer.tar{suffix}"
+                (work / "layer.tar.part").rename(layer)
+            labels = {"containers.bootc": "1", "ostree.bootable": "1", "ostree.linux": tree.kver,
+                      "ostree.commit": checksum, "ostree.ref": p.ref,
+                      "org.opencontainers.image.version": f"{p.root.config.suite}.{tree.epoch}"}
+            digest = oci.write_layout(work / "layout", layer, diff_id, s.oci_compression, arch=p.arch,
+                                      epoch=tree.epoch, labels=labels, tag=s.oci_tag)
+            info: dict[str, object] = {"key": key, "commit": checksum, "manifest_digest": digest,
+                                       "layer_diff_id": f"sha256:{diff_id}"}
+            p.finish_dir(work, info)
+        p.root.discard_scratch("bootc-tools")
+        return work / "layout", info
+
+    def export(self, dest: oci.Destination, checksum: str) -> dict[str, object]:
+        """Copy the cached layout to ``dest`` (a directory or an archive), replacing it atomically."""
+        p = self.p
+        layout, info = self.build(checksum)
+        if dest.tag != p.settings.oci_tag:
+            p.settings = dataclasses.replace(p.settings, oci_tag=dest.tag)
+            layout, info = self.build(checksum)
+        parent = dest.path.parent
+        tmp = parent / f".{dest.path.name}.tmp-{os.getpid()}"
+        mounts: list[Mount] = [Bind(str(layout), IN_TREE), Bind(str(parent), IN_OUT, readonly=False)]
+        epoch = p.tree().epoch
+        with p.root.logs.stage("bootc-export"):
+            try:
+                if dest.transport == "oci":
+                    p.run_tool(["cp", "--recursive", "--no-preserve=ownership", "--", IN_TREE,
+                                f"{IN_OUT}/{tmp.name}"], "bootc-export", mounts, epoch)
+                else:
+                    p.run_tool(["tar", "--create", "--format=pax", "--sort=name", "--numeric-owner", "--owner=0",
+                                "--group=0", f"--mtime=@{epoch}", "--pax-option=delete=atime,delete=ctime",
+                                "--directory", IN_TREE, "--file", f"{IN_OUT}/{tmp.name}", "."],
+                               "bootc-export", mounts, epoch)
+                _replace(tmp, dest.path)
+            finally:
+                if tmp.exists() or tmp.is_symlink():
+                    remove_tree(tmp)
+                p.root.discard_scratch("bootc-tools")
+        return {**info, "destination": str(dest)}
+
+
+def _replace(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target``; an old directory is moved aside first and removed after."""
+    if target.is_dir() and not target.is_symlink():
+        aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, aside)
+        os.replace(new, target)
+        remove_tree(aside)
+    else:
+        os.replace(new, target)

@@ -1,0 +1,129 @@
+"""Boot a disk image in qemu with UEFI firmware and the serial console on the terminal (as `mkosi qemu`).
+
+The image itself is never written: qemu boots a throw-away qcow2 overlay of
+it. qemu dies with deb-mock (parent-death signal). With a timeout the run is
+a boot check: it succeeds when the login prompt appears on the serial console.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from deb_mock.errors import DebMockError, ExitCode, UsageError
+
+#: UEFI firmware (the ovmf package) for amd64
+OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = ("/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd")
+LOGIN_PROMPT = b" login: "
+PR_SET_PDEATHSIG = 1
+
+
+class BootTimeout(DebMockError):
+    """The image did not reach a login prompt in time."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+class MissingTool(DebMockError):
+    """A host tool needed to boot is not installed."""
+
+    exit_code = ExitCode.EXTERNAL_DEP
+
+
+def _first(paths: Sequence[str], package: str) -> str:
+    for path in paths:
+        if os.path.exists(path):
+            return path
+    raise MissingTool(f"UEFI firmware not found ({paths[0]})", hint=f"apt-get install {package}")
+
+
+def qemu_command(image_overlay: Path, vars_copy: Path, code: str, *, accel: str, memory: str, cpus: int,
+                 drives: Sequence[Path]) -> list[str]:
+    """The qemu command line: q35, UEFI, virtio disk, serial console on stdio, no network."""
+    argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi" if accel == "tcg" else accel,
+            "-cpu", "max", "-m", memory, "-smp", str(cpus), "-display", "none", "-serial", "stdio",
+            "-monitor", "none", "-nic", "none", "-no-user-config",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
+            "-drive", f"if=virtio,format=qcow2,file={image_overlay}"]
+    for drive in drives:
+        argv += ["-drive", f"if=virtio,format=raw,readonly=on,file={drive}"]
+    return argv
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Path], timeout: float | None,
+         echo: bool = True) -> float:
+    """Boot ``image``; interactive without ``timeout``, else wait for the login prompt. Returns seconds taken."""
+    if not image.is_file():
+        raise UsageError(f"--bootc-run {image}: no such image file")
+    for drive in drives:
+        if not drive.is_file():
+            raise UsageError(f"--bootc-run-drive {drive}: no such file")
+    if shutil.which("qemu-system-x86_64") is None:
+        raise MissingTool("qemu-system-x86_64 is not installed", hint="apt-get install qemu-system-x86")
+    if shutil.which("qemu-img") is None:
+        raise MissingTool("qemu-img is not installed", hint="apt-get install qemu-utils")
+    code, variables = _first(OVMF_CODE, "ovmf"), _first(OVMF_VARS, "ovmf")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="deb-mock-boot-") as tmp:
+        overlay, vars_copy = Path(tmp) / "disk.qcow2", Path(tmp) / "vars.fd"
+        shutil.copyfile(variables, vars_copy)
+        fmt = "qcow2" if image.suffix == ".qcow2" else "vmdk" if image.suffix == ".vmdk" else "raw"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
+                        str(overlay)], check=True)
+        argv = qemu_command(overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,
+                            drives=[d.absolute() for d in drives])
+        if timeout is None:
+            process = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+            try:
+                process.wait()
+            except KeyboardInterrupt:
+                process.kill()
+                process.wait()
+                raise
+            return time.monotonic() - started
+        return _boot_check(argv, timeout, started, echo)
+
+
+def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> float:
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               preexec_fn=_die_with_parent)
+    assert process.stdout is not None
+    seen = b""
+    try:
+        while time.monotonic() - started < timeout:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            if echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.buffer.flush()
+            seen = (seen + chunk)[-4096:]
+            if LOGIN_PROMPT in seen:
+                return time.monotonic() - started
+    finally:
+        process.kill()
+        process.wait()
+    tail = seen.decode(errors="replace").strip().splitlines()[-5:]
+    raise BootTimeout(f"no login prompt on the serial console within {timeout:.0f}s; last lines:\n"
+                      + "\n".join(tail))

@@ -1,0 +1,88 @@
+"""The ``plugins.bootc`` config section: what goes into the image and how it boots.
+
+Defaults give an image that boots on amd64 UEFI machines with a serial
+console; everything a user may want to change is a key here, documented in
+deb-mock.yaml(5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+#: boot packages by architecture: kernel, init, ostree with its dracut module, an initramfs generator
+DEFAULT_BOOT_PACKAGES: dict[str, tuple[str, ...]] = {
+    "amd64": ("linux-image-amd64", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "kmod",
+              "e2fsprogs"),
+    "arm64": ("linux-image-arm64", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "kmod",
+              "e2fsprogs"),
+}
+#: the tools deb-mock runs from the target's own release (never the host's), in a layer above the image
+TOOL_PACKAGES: dict[str, tuple[str, ...]] = {
+    "amd64": ("ostree", "e2fsprogs", "dosfstools", "mtools", "fdisk", "grub-efi-amd64-bin", "qemu-utils", "zstd",
+              "gzip", "tar"),
+    "arm64": ("ostree", "e2fsprogs", "dosfstools", "mtools", "fdisk", "grub-efi-arm64-bin", "qemu-utils", "zstd",
+              "gzip", "tar"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """A login created in the image."""
+
+    name: str
+    #: supplementary groups (they must exist in the image: sudo, adm, ...)
+    groups: tuple[str, ...] = ()
+    #: public keys written to ~/.ssh/authorized_keys
+    ssh_keys: tuple[str, ...] = ()
+    #: a plain password, or "hashed:" followed by a crypt(3) hash; empty: no password (key login only)
+    password: str = ""
+    shell: str = "/bin/bash"
+    #: fixed uid (empty: the next free one)
+    uid: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``plugins.bootc`` section."""
+
+    enabled: bool = True
+    #: boot packages installed into the image layer; empty: the defaults for the root's architecture
+    boot_packages: tuple[str, ...] = ()
+    #: more packages for the image only (the build root is never changed)
+    packages: tuple[str, ...] = ()
+    #: kernel command line besides root=, rw and systemd.gpt_auto=0 (which deb-mock sets)
+    kernel_args: tuple[str, ...] = ("console=ttyS0,115200",)
+    hostname: str = "debian"
+    #: root's password, plain or "hashed:" + crypt(3) hash; empty with lock_root false: no password at all
+    root_password: str = ""
+    #: lock root's password (log in as a configured user instead)
+    lock_root: bool = False
+    users: tuple[User, ...] = ()
+    filesystem: Literal["ext4"] = "ext4"
+    #: disk image size (512M, 8G …) or "auto" (room for two deployments, at least 4G)
+    disk_size: str = "auto"
+    #: size of the EFI system partition
+    esp_size: str = "128M"
+    #: the OSTree ref committed to and deployed; empty: debian/SUITE/ARCH
+    ref: str = ""
+    #: the stateroot (ostree's "os") of the deployment
+    os_name: str = "debian"
+    #: where the booted system looks for updates (ostree admin upgrade); a file:// path or an http(s) URL
+    update_url: str = "file:///var/mnt/updates"
+    #: name of that remote in the image's repository
+    remote: str = "deb-mock"
+    #: verify the remote's GPG signatures (needs the key in the image)
+    gpg_verify: bool = False
+    #: compression of the OCI layer
+    oci_compression: Literal["gzip", "zstd", "none"] = "gzip"
+    #: tag of the OCI image when the destination names none
+    oci_tag: str = "latest"
+    #: seconds since the epoch for every timestamp; 0: the newest package changelog date in the image
+    source_date_epoch: int = 0
+    #: reuse stages whose inputs did not change
+    cache: bool = True
+    #: qemu accelerator for --bootc-run (KVM where the host can run guests)
+    qemu_accel: Literal["tcg", "kvm"] = "tcg"
+    qemu_memory: str = "2048"
+    qemu_cpus: int = 2
