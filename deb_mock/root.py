@@ -436,7 +436,7 @@ class Root:
     # -- apt -------------------------------------------------------------------------------
 
     def apt_run(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
-                mounts: Sequence[Mount] = ()) -> list[str]:
+                mounts: Sequence[Mount] = (), env: dict[str, str] | None = None) -> list[str]:
         """Run apt in the root (or in ``root_fs``), between the pre/post apt hooks; exit 30 on failure.
 
         Returns apt's output lines.
@@ -450,7 +450,7 @@ class Root:
         self.hook.debmock_pre_apt(root=self, argv=argv)
         with self.logs.stage(stage), self.logs.sink(stage, keep=100_000) as sink:
             returncode = self.run_in_root(argv, purpose="apt", sink=sink, root_fs=root_fs,
-                                          env=dict(apt.APT_ENV), mounts=mounts)
+                                          env={**apt.APT_ENV, **(env or {})}, mounts=mounts)
         self.hook.debmock_post_apt(root=self, argv=argv, returncode=returncode)
         if returncode != 0:
             start = argv.index("apt-get") if "apt-get" in argv else 0

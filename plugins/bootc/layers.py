@@ -115,11 +115,10 @@ class LayerCache:
         return Layer(self.dir / key, lowers, json.loads(done.read_text()))
 
     def fresh(self, key: str, lowers: tuple[str, ...]) -> Layer:
-        """An empty layer for ``key`` (older layers of this kind are removed first: they are stale)."""
-        if self.dir.is_dir():
-            for old in self.dir.iterdir():
-                remove_tree(old)
+        """An empty layer for ``key`` (an unfinished one of the same key is removed)."""
         top = self.dir / key
+        if top.exists():
+            remove_tree(top)
         (top / "upper").mkdir(parents=True, mode=0o755)
         (top / "work").mkdir(mode=0o700)
         return Layer(top, lowers, {})
@@ -135,11 +134,18 @@ class LayerCache:
         tmp = done.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, sort_keys=True))
         os.replace(tmp, done)
+        for other in self.dir.iterdir():  # layers of other inputs are stale now
+            if other != layer.top:
+                remove_tree(other)
         return Layer(layer.top, layer.lowers, info)
 
     def install(self, layer: Layer, packages: tuple[str, ...], stage: str) -> None:
-        """apt-get install ``packages`` into ``layer`` (refreshing the lists first if they are old)."""
+        """apt-get install ``packages`` into ``layer`` (refreshing the lists first if they are old).
+
+        INITRD=No keeps the kernel's and dracut's maintainer scripts from making
+        an initramfs in /boot: the image stage makes the one it boots with.
+        """
         root_fs = self.overlay(layer)
         if not self.root.config.offline and self.root.lists_are_stale():
             self.root.apt_run(apt.update_command(), f"{stage}-update", root_fs=root_fs)
-        self.root.apt_run(apt.install_command(packages), stage, root_fs=root_fs)
+        self.root.apt_run(apt.install_command(packages), stage, root_fs=root_fs, env={"INITRD": "No"})

@@ -66,8 +66,13 @@ class Pipeline:
     def ref(self) -> str:
         return self.settings.ref or f"debian/{self.root.config.suite}/{self.arch}"
 
-    def env(self, epoch: int) -> dict[str, str]:
-        return {"SOURCE_DATE_EPOCH": str(epoch), "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+    @staticmethod
+    def env(epoch: int) -> dict[str, str]:
+        """Every tool sees UTC and C.UTF-8; those whose output lands in the image also a SOURCE_DATE_EPOCH."""
+        env = {"TZ": "UTC", "LC_ALL": "C.UTF-8"}
+        if epoch:
+            env["SOURCE_DATE_EPOCH"] = str(epoch)
+        return env
 
     def run_tool(self, argv: list[str], stage: str, mounts: list[Mount], epoch: int = 0,
                  root_fs: RootFs | None = None) -> list[str]:
@@ -75,7 +80,7 @@ class Pipeline:
         if root_fs is None:
             root_fs = self.root.new_scratch("bootc-tools", self.tools().stack())
         return self.root.checked_run(argv, stage, root_fs=root_fs, network=False, mounts=mounts,
-                                     env=self.env(epoch or self.image().info["epoch"]), keep=2000)
+                                     env=self.env(epoch), keep=2000)
 
     def cached(self, kind: str, key: str) -> Path | None:
         """A finished stage result ``<bootc>/<kind>/<key>`` (with its done.json), if caching is on."""
@@ -83,21 +88,27 @@ class Pipeline:
         return path if self.settings.cache and (path / "done.json").is_file() else None
 
     def fresh_dir(self, kind: str, key: str) -> Path:
-        """An empty directory for a stage result; results of other inputs are removed (they are stale)."""
-        parent = self.top / kind
-        if parent.is_dir():
-            for old in parent.iterdir():
-                remove_tree(old)
-        path = parent / key
+        """An empty directory for a stage result (an unfinished one of the same inputs is removed)."""
+        path = self.top / kind / key
+        if path.exists():
+            remove_tree(path)
         path.mkdir(parents=True)
         return path
 
     @staticmethod
     def finish_dir(path: Path, info: dict[str, object]) -> None:
+        """Record a stage result as complete; results of other inputs are stale now and removed.
+
+        Until this point the previous result stays, so a failed run (a disk
+        size too small, say) never costs the cache.
+        """
         done = path / "done.json"
         tmp = done.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, sort_keys=True))
         os.replace(tmp, done)
+        for other in path.parent.iterdir():
+            if other != path:
+                remove_tree(other)
 
     # -- stage 1: the image layer and the tools layer -------------------------------------------
 
@@ -142,20 +153,26 @@ class Pipeline:
         return sorted(found)
 
     def tools(self) -> Layer:
-        """The target release's ostree, mkfs, mtools, GRUB and qemu-img, over the image."""
+        """The target release's ostree, mkfs, mtools, GRUB and qemu-img, over the root's base.
+
+        Over the base, not the image: a change to the root or the image's
+        packages leaves the tools layer as it is.
+        """
         if self._tools is not None:
             return self._tools
-        image = self.image()
         packages = TOOL_PACKAGES.get(self.arch)
         if not packages:
             raise RootError(f"bootc: images for {self.arch} are not supported yet (amd64, arm64 are)")
-        key = digest_of(LAYER_FORMAT, image.info["key"], packages)
+        self.root.require_initialized()
+        lowers = (str(self.root.paths.base),)
+        base = self.root.store.state().get("base", {})
+        key = digest_of(LAYER_FORMAT, base.get("content_id"), base.get("bootstrap_digest"), packages)
         cache = LayerCache(self.root, "tools")
-        layer = cache.lookup(key, image.stack()) if self.settings.cache else None
+        layer = cache.lookup(key, lowers) if self.settings.cache else None
         if layer is None:
             with self.root.logs.stage("bootc-tools"):
                 self.root.console.info("bootc: installing the image tools of the target release")
-                layer = cache.fresh(key, image.stack())
+                layer = cache.fresh(key, lowers)
                 cache.install(layer, packages, "bootc-tools-apt")
                 layer = cache.finish(layer, {"key": key})
         self._tools = layer
@@ -263,20 +280,35 @@ class Pipeline:
         The new commit's parent is the ref's current commit, so repeated commits
         form the ref's history (updates). If the ref already points at a commit
         of the same inputs, that commit is the answer and nothing is written.
+        A tree already committed in deb-mock's own repository is not hashed
+        again: its objects are pulled and recommitted on top of the ref.
         """
+        internal = self.top / "repo"
+        if repo != internal:
+            first = self.commit(internal)
         tree = self.tree()
         mounts: list[Mount] = [Bind(str(repo), IN_REPO, readonly=False)]
         if not (repo / "config").is_file():
             repo.mkdir(parents=True, exist_ok=True)
             self.run_tool(["ostree", f"--repo={IN_REPO}", "init", "--mode=archive"], "bootc-commit", mounts)
-        head = self._rev_parse(repo, mounts)
-        if head and self.settings.cache and self._commit_key(repo, head, mounts) == tree.key:
+        head = self._rev_parse(repo)
+        if head and self.settings.cache and self._commit_key(head, mounts) == tree.key:
             self.root.console.info(f"bootc: {self.ref} already holds this tree: commit {head}")
             return head
         with self.root.logs.stage("bootc-commit"):
             self.root.console.info(f"bootc: committing the tree to {self.ref}")
+            source = f"--tree=dir={IN_TREE}"
+            if repo != internal:
+                mounts.append(Bind(str(internal), IN_WORK))
+                self.run_tool(["ostree", f"--repo={IN_REPO}", "pull-local", IN_WORK, first], "bootc-commit",
+                              mounts)
+                if head is None:  # a new ref: the very same commit as deb-mock's own
+                    self.run_tool(["ostree", f"--repo={IN_REPO}", "refs", f"--create={self.ref}", first],
+                                  "bootc-commit", mounts)
+                    return first
+                source = f"--tree=ref={first}"
             lines = self.run_tool(
-                ["ostree", f"--repo={IN_REPO}", "commit", f"--branch={self.ref}", f"--tree=dir={IN_TREE}",
+                ["ostree", f"--repo={IN_REPO}", "commit", f"--branch={self.ref}", source,
                  "--bootable", f"--subject=deb-mock {self.root.root_id}",
                  f"--add-metadata-string=version={self.root.config.suite}.{tree.epoch}",
                  f"--add-metadata-string=deb-mock.tree={tree.key}"],
@@ -286,13 +318,17 @@ class Pipeline:
             raise RootError(f"bootc: ostree commit printed no checksum (last line: '{checksum}')")
         return checksum
 
-    def _rev_parse(self, repo: Path, mounts: list[Mount]) -> str | None:
+    def _rev_parse(self, repo: Path) -> str | None:
         ref_file = repo / "refs" / "heads" / self.ref
         return ref_file.read_text().strip() if ref_file.is_file() else None
 
-    def _commit_key(self, repo: Path, checksum: str, mounts: list[Mount]) -> str | None:
-        lines = self.run_tool(["ostree", f"--repo={IN_REPO}", "show", "--print-metadata-key=deb-mock.tree",
-                               checksum], "bootc-commit", mounts)
+    def _commit_key(self, checksum: str, mounts: list[Mount]) -> str | None:
+        """The tree key deb-mock recorded in a commit (None for commits deb-mock did not make)."""
+        try:
+            lines = self.run_tool(["ostree", f"--repo={IN_REPO}", "show", "--print-metadata-key=deb-mock.tree",
+                                   checksum], "bootc-commit", mounts)
+        except RootError:
+            return None
         return lines[-1].strip().strip("'") if lines else None
 
     def internal_commit(self) -> str:

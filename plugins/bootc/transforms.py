@@ -14,8 +14,8 @@ follows one. Each step says which convention it implements:
 
 from __future__ import annotations
 
+import glob
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -88,7 +88,8 @@ def drop_volatile(tree: Path) -> None:
     for relative in EMPTIED:
         _empty_dir(tree / relative)
     for pattern in VOLATILE_GLOBS:
-        for path in tree.glob(pattern):
+        for name in glob.glob(pattern, root_dir=tree):  # unlike Path.glob, finds dangling links too
+            path = tree / name
             if path.is_symlink() or path.is_file():
                 path.unlink()
             elif path.is_dir():
@@ -102,9 +103,9 @@ def drop_volatile(tree: Path) -> None:
 
 def normalise_shadow(tree: Path, epoch: int) -> None:
     """The "last password change" day of every account: package scripts write today's date there."""
-    for name in ("etc/shadow", "etc/gshadow"):
+    for name in ("etc/shadow",):
         path = tree / name
-        if not path.is_file() or name.endswith("gshadow"):
+        if not path.is_file():
             continue
         day = str(epoch // 86400)
         lines = []
@@ -208,6 +209,3 @@ def tree_size(tree: Path) -> int:
             total += max(4096, (info.st_size + 4095) // 4096 * 4096)
     return total
 
-
-def copy_file(source: Path, target: Path) -> None:
-    shutil.copyfile(source, target)

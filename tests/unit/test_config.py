@@ -416,7 +416,7 @@ def test_plugin_sections_are_typed(tmp_path: Path, sections: dict[str, type]) ->
     assert [(m.source, m.target, m.readonly) for m in bind.mounts] == [("/srv", "/srv", False)]
     assert config.plugin("hw_info").enabled is True
     assert set(config.plugins) == {"tmpfs", "bind_mount", "hw_info", "lintian", "chroot_scan", "root_cache",
-                                   "apt_cache", "ccache"}
+                                   "apt_cache", "ccache", "bootc"}
 
 
 def test_unknown_plugin_is_an_error(tmp_path: Path, sections: dict[str, type]) -> None:

@@ -9,7 +9,7 @@ from types import ModuleType, SimpleNamespace
 import pluggy
 import pytest
 import pytest_mock
-from deb_mock.plugins import apt_cache, bind_mount, ccache, chroot_scan, hw_info, lintian, root_cache, tmpfs
+from deb_mock.plugins import apt_cache, bind_mount, bootc, ccache, chroot_scan, hw_info, lintian, root_cache, tmpfs
 
 from deb_mock import hookimpl, hookspecs
 from deb_mock.config import Config
@@ -25,7 +25,7 @@ from deb_mock.plugin_manager import (
 )
 from deb_mock.sandbox.spec import Bind, Tmpfs
 
-BUILTINS = {"bind_mount", "tmpfs", "hw_info", "lintian", "chroot_scan", "root_cache", "apt_cache", "ccache"}
+BUILTINS = {"bind_mount", "tmpfs", "hw_info", "lintian", "chroot_scan", "root_cache", "apt_cache", "ccache", "bootc"}
 
 
 @pytest.fixture(autouse=True)
@@ -184,6 +184,7 @@ def test_config_sections_are_frozen_dataclasses_with_enabled() -> None:
         "root_cache": root_cache.Settings,
         "apt_cache": apt_cache.Settings,
         "ccache": ccache.Settings,
+        "bootc": bootc.Settings,
     }
     for cls in sections.values():
         assert dataclasses.is_dataclass(cls)

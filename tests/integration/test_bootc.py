@@ -1,0 +1,261 @@
+"""The bootc plugin for real: a trixie root → OSTree commit → OCI image → disk → boot, upgrade, rollback.
+
+One root (trixie-amd64 with --uniqueext bootc, restored from the session's
+root cache) with `tree` added; the image has a root password and a user with
+an SSH key. Boots use qemu under TCG with no network; updates come from the
+OSTree repository attached as a read-only ext4 disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import DebMock
+from tests.integration.serial import SerialConsole
+
+pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
+REF = "debian/trixie/amd64"
+ROOT_PASSWORD = "deb-mock-root"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH5Yf0x7q3cOeZb4vVxq5m6bq0bq5m6bq0bq5m6bq0bq alice@example"
+CONFIG = f"""\
+templates: [trixie-amd64]
+name: trixie-amd64
+plugins:
+  bootc:
+    hostname: dm-image
+    root_password: {ROOT_PASSWORD}
+    users:
+      - {{name: alice, groups: [sudo], password: alice-pw, ssh_keys: ["{SSH_KEY}"]}}
+"""
+
+
+class Image:
+    """What the module fixture built, and how to run deb-mock on its root."""
+
+    def __init__(self, dm: DebMock, top: Path) -> None:
+        self.dm = dm
+        self.top = top
+        self.config = top / "bootc.yaml"
+        self.config.write_text(CONFIG)
+        self.results: dict[str, dict[str, object]] = {}
+
+    def args(self, *more: str) -> tuple[str, ...]:
+        return ("-r", str(self.config), "--uniqueext", "bootc", *more)
+
+    def json(self, *more: str) -> dict[str, object]:
+        result = self.dm.json(*self.args(*more))
+        assert result["exit_code"] == 0, result
+        return result
+
+    def bootc(self, name: str) -> dict[str, object]:
+        report = self.results[name]["bootc"]
+        assert isinstance(report, dict)
+        return report
+
+
+def ostree(*args: str) -> str:
+    result = subprocess.run(["ostree", *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"ostree {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def image(dm: DebMock, trixie: dict[str, object]) -> Image:
+    top = dm.basedir.parent / "bootc"
+    top.mkdir()
+    built = Image(dm, top)
+    built.json("--install", "tree")
+    built.results["commit"] = built.json("--bootc-commit", str(top / "repo"))
+    built.results["container"] = built.json("--bootc-container", f"oci:{top / 'oci'}")
+    built.results["qcow2"] = built.json("--bootc-image", str(top / "disk.qcow2"))
+    built.results["raw"] = built.json("--bootc-image", str(top / "disk.raw"))
+    return built
+
+
+def test_commit_holds_the_root_in_ostrees_layout(image: Image) -> None:
+    report = image.bootc("commit")
+    commit = str(report["commit"])
+    assert re.fullmatch(r"[0-9a-f]{64}", commit)
+    repo = str(image.top / "repo")
+    assert ostree(f"--repo={repo}", "rev-parse", REF).strip() == commit
+    log = ostree(f"--repo={repo}", "log", REF)
+    assert f"commit {commit}" in log and "Parent:" not in log
+    kver = ostree(f"--repo={repo}", "ls", commit, "/usr/lib/modules").split()[-1].rsplit("/", 1)[-1]
+    listing = ostree(f"--repo={repo}", "ls", "-R", commit, f"/usr/lib/modules/{kver}")
+    assert f"/usr/lib/modules/{kver}/vmlinuz" in listing and f"/usr/lib/modules/{kver}/initramfs.img" in listing
+    assert "/usr/bin/tree" in ostree(f"--repo={repo}", "ls", commit, "/usr/bin/tree")
+    assert ostree(f"--repo={repo}", "cat", commit, "/usr/etc/hostname").strip() == "dm-image"
+    assert ostree(f"--repo={repo}", "cat", commit, "/usr/etc/machine-id") == ""
+    assert "alice" in ostree(f"--repo={repo}", "cat", commit, "/usr/etc/passwd")
+    top = ostree(f"--repo={repo}", "ls", commit, "/")
+    assert re.search(r"home -> var/home", top) and re.search(r"ostree -> sysroot/ostree", top)
+    assert not re.search(r" /etc$", top, re.M)
+    assert ostree(f"--repo={repo}", "ls", commit, "/boot").strip().endswith("/boot")  # empty
+    keys = ostree(f"--repo={repo}", "cat", commit, "/var/home/alice/.ssh/authorized_keys")
+    assert keys.strip() == SSH_KEY
+    result = json.loads((image.dm.root_dir("trixie-amd64-bootc") / "result" / "result.json").read_text())
+    assert result["bootc"]["commit"] != "" and result["mode"] == "bootc_image"
+
+
+def test_the_build_root_itself_is_unchanged(image: Image) -> None:
+    result = image.dm.run(*image.args("--chroot", "dpkg -s linux-image-amd64 ostree 2>&1; ls /usr/lib/modules"))
+    assert result.returncode != 0, "the boot packages must not be in the root"
+    assert "is not installed" in result.stdout
+    assert image.dm.run(*image.args("--chroot", "dpkg -s tree >/dev/null")).returncode == 0
+
+
+def test_oci_image_is_a_bootc_image_skopeo_reads(image: Image) -> None:
+    report = image.bootc("container")
+    layout = image.top / "oci"
+    inspect = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{layout}:latest"], capture_output=True,
+                                        text=True, check=True).stdout)
+    labels = inspect["Labels"]
+    assert labels["containers.bootc"] == "1" and labels["ostree.bootable"] == "1"
+    assert labels["ostree.linux"].endswith("-amd64") and labels["ostree.commit"] == report["commit"]
+    assert inspect["Digest"] == report["manifest_digest"]
+    layer = layout / "blobs" / "sha256" / inspect["Layers"][0].removeprefix("sha256:")
+    with tarfile.open(layer, "r:gz") as archive:
+        members = {m.name: m for m in archive.getmembers()}
+    assert "usr/bin/tree" in members and "etc/hostname" in members and "usr/etc/hostname" not in members
+    epoch = int(labels["org.opencontainers.image.version"].rsplit(".", 1)[-1])
+    assert members["usr/bin/tree"].uid == 0 and max(m.mtime for m in members.values()) <= epoch
+    copied = image.top / "oci-copy"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:latest", f"oci:{copied}:copy"], check=True)
+    assert (copied / "index.json").is_file()
+
+
+def test_disk_has_an_esp_and_an_ext4_root_with_fixed_ids(image: Image) -> None:
+    raw = image.top / "disk.raw"
+    dump = subprocess.run(["sfdisk", "--dump", str(raw)], capture_output=True, text=True, check=True).stdout
+    assert "label: gpt" in dump
+    assert re.search(r"type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B.*name=\"esp\"", dump)
+    assert re.search(r"type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709.*name=\"root\"", dump)
+    report = image.bootc("raw")
+    assert report["raw_sha256"] == image.results["raw"]["artifacts"][0]["sha256"]  # type: ignore[index]
+    assert report["format"] == "raw" and image.bootc("qcow2")["format"] == "qcow2"
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(image.top / "disk.qcow2")], capture_output=True,
+                          text=True, check=True).stdout
+    assert json.loads(info)["format"] == "qcow2"
+    # the raw disk was converted from the cached deployment: no stage but the conversion ran again
+    durations = image.results["raw"]["durations"]
+    assert isinstance(durations, dict) and set(durations) == {"bootc-convert"}, durations
+
+
+def test_bad_output_and_sizes_are_clear_errors(image: Image, tmp_path: Path) -> None:
+    small = image.dm.run(*image.args("--bootc-image", str(tmp_path / "small.raw"), "--bootc-image-size", "600M"))
+    assert small.returncode == 3 and "too small" in small.stderr and "needs at least" in small.stderr, small.stderr
+    assert not list(tmp_path.iterdir())
+    missing = image.dm.run(*image.args("--bootc-image", str(tmp_path / "no/such/dir/x.qcow2")))
+    assert missing.returncode == 70 and "does not exist" in missing.stderr
+    wrong = image.dm.run(*image.args("--bootc-image", str(tmp_path / "x.iso")))
+    assert wrong.returncode == 5 and ".qcow2" in wrong.stderr
+    dest = image.dm.run(*image.args("--bootc-container", "docker://example/x"))
+    assert dest.returncode == 5 and "oci:DIR" in dest.stderr
+    no_qemu = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"))],
+                             env={**image.dm.env, "PATH": "/nonexistent"}, capture_output=True, text=True)
+    assert no_qemu.returncode == 31 and "apt-get install qemu-system-x86" in no_qemu.stderr
+    assert "Traceback" not in small.stderr + missing.stderr + wrong.stderr + dest.stderr + no_qemu.stderr
+
+
+def test_same_root_gives_the_same_commit_oci_and_disk(image: Image) -> None:
+    image.json("--scrub=bootc")
+    again_commit = image.json("--bootc-commit", str(image.top / "repo2"))
+    again_raw = image.json("--bootc-image", str(image.top / "disk2.raw"))
+    again_oci = image.json("--bootc-container", f"oci:{image.top / 'oci2'}")
+    assert "bootc-image" in again_commit["durations"]  # type: ignore[operator]  # everything was redone
+    assert again_commit["bootc"]["commit"] == image.bootc("commit")["commit"]  # type: ignore[index]
+    assert again_oci["bootc"]["manifest_digest"] == image.bootc("container")["manifest_digest"]  # type: ignore[index]
+    assert again_raw["artifacts"][0]["sha256"] == image.results["raw"]["artifacts"][0]["sha256"]  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def update_disk(image: Image) -> Path:
+    """A second commit (jq added to the root) on the same ref, in the repo as an ext4 disk image."""
+    image.json("--install", "jq")
+    second = image.json("--bootc-commit", str(image.top / "repo"))
+    first = image.bootc("commit")["commit"]
+    commit = second["bootc"]["commit"]  # type: ignore[index]
+    assert commit != first
+    log = ostree(f"--repo={image.top / 'repo'}", "log", REF)
+    assert f"commit {commit}" in log and f"Parent:  {first}" in log
+    disk = image.top / "updates.img"
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(image.top / "repo"), str(disk), "1G"], check=True)
+    image.results["second"] = second
+    return disk
+
+
+@pytest.fixture
+def console(image: Image, update_disk: Path) -> Iterator[SerialConsole]:
+    process = subprocess.Popen(image.dm.command("--bootc-run", str(image.top / "disk.qcow2"), "--bootc-run-drive",
+                                                str(update_disk)), env=image.dm.env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    transcript: list[str] = []
+    try:
+        yield SerialConsole(process, transcript)
+    finally:
+        process.kill()
+        process.wait()
+        (image.top / "serial-console.log").write_text("".join(transcript))
+
+
+def booted_commit(console: SerialConsole) -> str:
+    status = console.check("ostree admin status")
+    match = re.search(r"^\* \S+ ([0-9a-f]{64})\.\d+", status, re.M)
+    assert match, status
+    return match.group(1)
+
+
+@pytest.mark.qemu
+def test_image_boots_upgrades_and_rolls_back(image: Image, console: SerialConsole) -> None:
+    first = str(image.bootc("commit")["commit"])
+    second = str(image.results["second"]["bootc"]["commit"])  # type: ignore[index]
+    console.login("root", ROOT_PASSWORD, timeout=300)
+    assert console.check("systemctl is-system-running --wait") == "running"
+    assert console.check("systemctl --failed --no-legend") == ""
+    assert booted_commit(console) == first
+    assert console.run("touch /usr/probe")[0] != 0, "/usr must be read-only"
+    assert console.check("tree --version").startswith("tree v")
+    assert console.run("command -v jq")[0] != 0
+    assert console.check("hostname") == "dm-image"
+    assert "sudo" in console.check("id alice")
+    console.check("mkdir -p /var/mnt/updates && mount -o ro /dev/vdb /var/mnt/updates")
+    console.check("ostree admin upgrade", timeout=300)
+    console.send("systemctl reboot")
+    console.login("root", ROOT_PASSWORD, timeout=300)
+    assert booted_commit(console) == second
+    assert console.check("jq --version").startswith("jq-")
+    assert console.check("systemctl is-system-running --wait") == "running"
+    console.check("ostree admin set-default 1")
+    console.send("systemctl reboot")
+    console.login("root", ROOT_PASSWORD, timeout=300)
+    assert booted_commit(console) == first
+    assert console.run("command -v jq")[0] != 0
+    console.send("systemctl poweroff")
+
+
+@pytest.mark.qemu
+def test_boot_check_reaches_the_login_prompt(image: Image) -> None:
+    started = time.monotonic()
+    result = image.dm.run("--bootc-run", str(image.top / "disk.qcow2"), "--bootc-run-timeout", "300",
+                          timeout=400)
+    assert result.returncode == 0 and "login prompt after" in result.stderr, result.stderr[-2000:]
+    assert time.monotonic() - started < 300
+    too_short = image.dm.run("--bootc-run", str(image.top / "disk.qcow2"), "--bootc-run-timeout", "3")
+    assert too_short.returncode == 11 and "no login prompt" in too_short.stderr
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_qemu(p)], "qemu must not outlive deb-mock"
+
+
+def _is_qemu(pid: str) -> bool:
+    try:
+        return b"qemu-system" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -1,0 +1,226 @@
+"""The bootc plugin's pure parts: sizes, ids, partition table, OCI layout, transforms, fingerprints.
+
+The integration tests (tests/integration/test_bootc.py) prove the same
+facts on a real image that boots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from deb_mock.plugins.bootc import disk, oci, qemu, transforms
+from deb_mock.plugins.bootc.layers import digest_of, newest_changelog, tree_fingerprint
+
+from deb_mock.errors import ConfigError, UsageError
+
+GIB = 1 << 30
+
+
+def test_parse_size_and_errors_name_the_key() -> None:
+    assert disk.parse_size("8G", "k") == 8 * GIB
+    assert disk.parse_size("512m", "k") == 512 << 20
+    assert disk.parse_size("4096", "k") == 4096
+    with pytest.raises(ConfigError, match=r"plugins\.bootc\.disk_size '8 gigs'"):
+        disk.parse_size("8 gigs", "plugins.bootc.disk_size")
+
+
+def test_geometry_auto_leaves_room_and_too_small_says_how_big() -> None:
+    needed = 900 << 20
+    auto = disk.Geometry.plan("auto", "128M", needed)
+    assert auto.total == 4 * GIB and auto.root == auto.total - 2 * disk.MIB - (128 << 20)
+    assert auto.root_start == disk.MIB + (128 << 20)
+    big = disk.Geometry.plan("auto", "128M", 3 * GIB)
+    assert big.total >= 7 * GIB and big.total % GIB == 0
+    with pytest.raises(ConfigError, match=r"disk size 1G is too small .* needs at least 1\.\dG"):
+        disk.Geometry.plan("1G", "128M", needed)
+    with pytest.raises(ConfigError, match="at least 64M"):
+        disk.Geometry.plan("8G", "16M", needed)
+
+
+def test_ids_derive_from_the_seed() -> None:
+    one, same, other = disk.DiskIds.derive("a"), disk.DiskIds.derive("a"), disk.DiskIds.derive("b")
+    assert one == same and one != other
+    assert len({one.disk, one.esp_part, one.root_part, one.root_fs}) == 4
+    assert len(one.esp_volume) == 8 and int(one.esp_volume, 16) >= 0
+
+
+def test_sfdisk_script_has_fixed_ids_and_discoverable_types() -> None:
+    geometry = disk.Geometry.plan("4G", "128M", 1 << 30)
+    ids = disk.DiskIds.derive("x")
+    script = disk.sfdisk_script(geometry, ids, "amd64")
+    assert f"label-id: {ids.disk.upper()}" in script
+    assert f"start=2048, size={(128 << 20) // 512}, type={disk.ESP_TYPE}, uuid={ids.esp_part.upper()}" in script
+    assert "type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709" in script and 'name="root"' in script
+    root_sectors = geometry.root // 512
+    assert f"size={root_sectors}," in script
+    assert (2048 + (128 << 20) // 512 + root_sectors) * 512 + disk.MIB == geometry.total
+
+
+def test_grub_stub_reads_ostrees_syslinux_config() -> None:
+    ids = disk.DiskIds.derive("x")
+    stub = disk.grub_stub(ids, "/")
+    assert f"search --no-floppy --fs-uuid --set=root {ids.root_fs}" in stub
+    assert "syslinux_configfile -r / /boot/syslinux/syslinux.cfg" in stub
+    assert disk.syslinux_root_for("LABEL x\n\tKERNEL /boot/ostree/a/vmlinuz\n") == "/"
+    assert disk.syslinux_root_for("LABEL x\n  KERNEL /ostree/a/vmlinuz\n") == "/boot"
+    with pytest.raises(Exception, match="no KERNEL line"):
+        disk.syslinux_root_for("PROMPT 0\n")
+
+
+def test_kernel_args_and_output_formats() -> None:
+    ids = disk.DiskIds.derive("x")
+    assert disk.kernel_args(("quiet",), ids) == [f"root=UUID={ids.root_fs}", "rw", "systemd.gpt_auto=0", "quiet"]
+    assert disk.output_format(Path("a.qcow2")) == "qcow2"
+    assert disk.output_format(Path("a.IMG")) == "raw"
+    assert disk.output_format(Path("a.vmdk")) == "vmdk"
+    with pytest.raises(UsageError, match=r"\.qcow2, \.raw"):
+        disk.output_format(Path("a.iso"))
+
+
+@pytest.mark.parametrize(("text", "transport", "path", "tag"), [
+    ("oci:img", "oci", "img", "latest"),
+    ("oci:/x/img:v1", "oci", "/x/img", "v1"),
+    ("oci-archive:img.tar", "oci-archive", "img.tar", "latest"),
+    ("oci-archive:out/img.tar:2", "oci-archive", "out/img.tar", "2"),
+])
+def test_oci_destinations(text: str, transport: str, path: str, tag: str) -> None:
+    dest = oci.Destination.parse(text, "latest")
+    assert (dest.transport, dest.path, dest.tag) == (transport, Path(path).absolute(), tag)
+
+
+@pytest.mark.parametrize("text", ["docker://x/y", "oci:", "img", "dir:x"])
+def test_bad_oci_destinations(text: str) -> None:
+    with pytest.raises(UsageError, match="oci:DIR"):
+        oci.Destination.parse(text, "latest")
+
+
+def test_oci_tar_command_is_reproducible_and_maps_usr_etc() -> None:
+    argv = oci.tar_command("/t", "/o/layer.tar", 1700000000, ["bin", "usr"])
+    for flag in ("--sort=name", "--numeric-owner", "--mtime=@1700000000", "--clamp-mtime", "--format=pax",
+                 "--xattrs"):
+        assert flag in argv
+    assert any("delete=atime,delete=ctime" in a for a in argv)
+    assert "--transform=s,^usr/etc/,etc/,S" in argv
+    assert argv[-3:] == ["--", "bin", "usr"]
+
+
+def test_oci_layout_is_consistent(tmp_path: Path) -> None:
+    layer = tmp_path / "layer.tar.gz"
+    layer.write_bytes(b"compressed layer")
+    layout = tmp_path / "layout"
+    digest = oci.write_layout(layout, layer, "ab" * 32, "gzip", arch="amd64", epoch=1700000000,
+                              labels={"containers.bootc": "1"}, tag="v1")
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == digest
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v1"
+    manifest_blob = (layout / "blobs/sha256" / digest.removeprefix("sha256:")).read_bytes()
+    assert hashlib.sha256(manifest_blob).hexdigest() == digest.removeprefix("sha256:")
+    manifest = json.loads(manifest_blob)
+    assert manifest["layers"][0]["mediaType"].endswith("tar+gzip")
+    layer_digest = manifest["layers"][0]["digest"].removeprefix("sha256:")
+    assert hashlib.sha256(b"compressed layer").hexdigest() == layer_digest
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].removeprefix("sha256:")).read_text())
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + "ab" * 32]
+    assert config["config"]["Labels"] == {"containers.bootc": "1"}
+    assert config["created"] == "2023-11-14T22:13:20Z"
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+
+
+def _fake_image(tree: Path) -> None:
+    for directory in ("boot", "usr/lib/modules/6.1-amd64", "etc/ssh", "home/alice", "root", "opt/x", "srv",
+                      "mnt", "usr/local/bin", "var/log/apt", "var/lib/apt/lists", "dev", "proc", "tmp", "media"):
+        (tree / directory).mkdir(parents=True, exist_ok=True)
+    (tree / "usr/lib/modules/6.1-amd64/modules.dep").write_text("")
+    (tree / "usr/lib/modules/6.1-amd64/initramfs.img").write_text("initramfs")
+    (tree / "boot/vmlinuz-6.1-amd64").write_text("kernel")
+    (tree / "boot/initrd.img-6.1-amd64").write_text("old initrd")
+    (tree / "vmlinuz").symlink_to("boot/vmlinuz-6.1-amd64")
+    (tree / "etc/machine-id").write_text("0123456789abcdef\n")
+    (tree / "etc/shadow").write_text("root:*:20000:0:99999:7:::\nalice:$6$x$y:20412:0:99999:7:::\n")
+    (tree / "etc/passwd-").write_text("backup")
+    (tree / "etc/ssh/ssh_host_ed25519_key").write_text("secret")
+    (tree / "home/alice/.profile").write_text("profile")
+    (tree / "root/.bashrc").write_text("bashrc")
+    (tree / "var/log/dpkg.log").write_text("2026-11-23 install")
+    (tree / "var/lib/apt/lists/x_Packages").write_text("lists")
+    (tree / "tmp/junk").write_text("junk")
+    os.mkfifo(tree / "var/fifo")
+    (tree / "usr/sbin").mkdir(parents=True)
+    (tree / "usr/sbin/sshd").write_text("")
+
+
+def test_transforms_give_ostrees_layout(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    _fake_image(tree)
+    assert transforms.kernel_versions(tree) == ["6.1-amd64"]
+    transforms.apply_all(tree, "6.1-amd64", 86400 * 20500)
+    assert (tree / "usr/lib/modules/6.1-amd64/vmlinuz").read_text() == "kernel"
+    assert list((tree / "boot").iterdir()) == [] and not (tree / "vmlinuz").is_symlink()
+    assert not (tree / "etc").exists() and (tree / "usr/etc/machine-id").read_text() == ""
+    assert (tree / "usr/etc/shadow").read_text().splitlines()[1].split(":")[2] == "20500"
+    assert not (tree / "usr/etc/passwd-").exists() and not (tree / "usr/etc/ssh/ssh_host_ed25519_key").exists()
+    assert (tree / "usr/etc/systemd/system/ssh.service.d/deb-mock-hostkeys.conf").is_file()
+    assert "PARTLABEL=esp /efi vfat" in (tree / "usr/etc/fstab").read_text()
+    assert os.readlink(tree / "home") == "var/home" and os.readlink(tree / "usr/local") == "../var/usrlocal"
+    assert os.readlink(tree / "root") == "var/roothome" and os.readlink(tree / "media") == "run/media"
+    assert (tree / "var/home/alice/.profile").read_text() == "profile"
+    assert (tree / "var/roothome/.bashrc").read_text() == "bashrc"
+    assert os.readlink(tree / "ostree") == "sysroot/ostree" and (tree / "sysroot").is_dir()
+    assert (tree / "efi").is_dir()
+    assert not (tree / "var/log/dpkg.log").exists() and not list((tree / "var/lib/apt/lists").iterdir())
+    assert not (tree / "var/fifo").exists() and not (tree / "tmp/junk").exists()
+    assert "d /var/home 0755" in (tree / "usr/lib/tmpfiles.d/deb-mock-ostree.conf").read_text()
+    kinds = {stat.S_IFMT(os.lstat(os.path.join(d, f)).st_mode) for d, _, fs in os.walk(tree) for f in fs}
+    assert kinds <= {stat.S_IFREG, stat.S_IFLNK}
+
+
+def test_transforms_refuse_a_tree_without_its_kernel(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    _fake_image(tree)
+    (tree / "boot/vmlinuz-6.1-amd64").unlink()
+    with pytest.raises(FileNotFoundError, match=r"kernel image for 6\.1-amd64"):
+        transforms.apply_all(tree, "6.1-amd64", 1)
+
+
+def test_fingerprints_see_changes_and_digests_are_stable(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/f").write_text("1")
+    before = tree_fingerprint(tmp_path)
+    assert tree_fingerprint(tmp_path) == before
+    (tmp_path / "a/g").write_text("2")
+    assert tree_fingerprint(tmp_path) != before
+    assert tree_fingerprint(tmp_path / "missing") == "absent"
+    assert digest_of("x", [1, 2]) == digest_of("x", [1, 2]) != digest_of("x", [2, 1])
+
+
+def test_newest_changelog_is_the_source_date_epoch(tmp_path: Path) -> None:
+    for layer, name, mtime in (("upper", "a", 1_700_000_000), ("lower", "b", 1_600_000_000)):
+        path = tmp_path / layer / "usr/share/doc" / name / "changelog.Debian.gz"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+        os.utime(path, (mtime, mtime))
+    assert newest_changelog([str(tmp_path / "upper"), str(tmp_path / "lower")]) == 1_700_000_000
+    assert newest_changelog([str(tmp_path / "none")]) == 0
+
+
+def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
+    argv = qemu.qemu_command(tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd", accel="tcg", memory="2048",
+                             cpus=2, drives=[tmp_path / "u.img"])
+    joined = " ".join(argv)
+    assert "-accel tcg,thread=multi" in joined and "-nic none" in joined and "-serial stdio" in joined
+    assert "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd" in joined
+    assert f"if=virtio,format=raw,readonly=on,file={tmp_path / 'u.img'}" in joined
+
+
+def test_boot_refuses_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such image file"):
+        qemu.boot(tmp_path / "nope.qcow2", accel="tcg", memory="1024", cpus=1, drives=[], timeout=1)
+    image = tmp_path / "i.qcow2"
+    image.write_bytes(b"")
+    with pytest.raises(UsageError, match="--bootc-run-drive"):
+        qemu.boot(image, accel="tcg", memory="1024", cpus=1, drives=[tmp_path / "nope.img"], timeout=1)
