@@ -137,9 +137,10 @@ class Pipeline:
                                     hint="list one linux-image package in plugins.bootc.boot_packages")
                 kver = kvers[0]
                 root.console.info(f"bootc: dracut initramfs for {kver} (with ostree's module)")
-                root.checked_run(["dracut", "--force", "--no-hostonly", "--reproducible", "--kver", kver,
-                                  f"/usr/lib/modules/{kver}/initramfs.img"], "bootc-dracut",
-                                 root_fs=cache.overlay(layer), network=False, env=self.env(epoch))
+                with root.logs.stage("bootc-dracut"):
+                    root.checked_run(["dracut", "--force", "--no-hostonly", "--reproducible", "--kver", kver,
+                                      f"/usr/lib/modules/{kver}/initramfs.img"], "bootc-dracut",
+                                     root_fs=cache.overlay(layer), network=False, env=self.env(epoch))
                 layer = cache.finish(layer, {"key": key, "kver": kver, "epoch": epoch, "packages": list(packages)})
         self._image = layer
         return layer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -60,6 +61,13 @@ class Image:
         report = self.results[name]["bootc"]
         assert isinstance(report, dict)
         return report
+
+
+def sbin(tool: str) -> str:
+    """A tool from /usr/sbin, whatever the caller's PATH (mkfs.ext4, sfdisk)."""
+    found = shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    assert found, f"{tool} is not installed (.ci/install installs it)"
+    return found
 
 
 def ostree(*args: str) -> str:
@@ -135,7 +143,7 @@ def test_oci_image_is_a_bootc_image_skopeo_reads(image: Image) -> None:
 
 def test_disk_has_an_esp_and_an_ext4_root_with_fixed_ids(image: Image) -> None:
     raw = image.top / "disk.raw"
-    dump = subprocess.run(["sfdisk", "--dump", str(raw)], capture_output=True, text=True, check=True).stdout
+    dump = subprocess.run([sbin("sfdisk"), "--dump", str(raw)], capture_output=True, text=True, check=True).stdout
     assert "label: gpt" in dump
     assert re.search(r"type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B.*name=\"esp\"", dump)
     assert re.search(r"type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709.*name=\"root\"", dump)
@@ -188,7 +196,7 @@ def update_disk(image: Image) -> Path:
     log = ostree(f"--repo={image.top / 'repo'}", "log", REF)
     assert f"commit {commit}" in log and f"Parent:  {first}" in log
     disk = image.top / "updates.img"
-    subprocess.run(["mkfs.ext4", "-q", "-d", str(image.top / "repo"), str(disk), "1G"], check=True)
+    subprocess.run([sbin("mkfs.ext4"), "-q", "-d", str(image.top / "repo"), str(disk), "1G"], check=True)
     image.results["second"] = second
     return disk
 

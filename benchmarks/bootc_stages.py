@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The bootc plugin's stages, cold and warm, beside the same steps done by hand with Debian's tools.
+
+Prints, measured in one run on one machine:
+
+- every stage of ``--bootc-image`` cold (after ``--scrub=bootc``) and warm
+  (an unchanged root imaged again), and ``--bootc-commit`` and
+  ``--bootc-container`` on the warm caches;
+- by hand, on the same inputs: the boot packages installed by mmdebstrap
+  (``--include`` minus a bare bootstrap), ``ostree commit`` of the same tree
+  into a fresh archive repository, ``tar | gzip -n`` of it, ``mkfs.ext4 -d`` of
+  the deployed sysroot, ``mkfs.fat`` + ``mcopy``, and ``qemu-img convert``, each
+  with the host's own Debian tools.
+
+Run as root: ``.venv/bin/python benchmarks/bootc_stages.py``. It works in its
+own base and cache directories, so it does not touch your roots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SUITE = "trixie"
+BOOT_PACKAGES = "linux-image-amd64,systemd-sysv,udev,dbus,dracut,ostree,ostree-boot,kmod,e2fsprogs"
+
+
+def deb_mock(top: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "deb_mock", "-r", f"{SUITE}-amd64", "--config-opts", f"basedir={top}/roots",
+            "--config-opts", f"cache_topdir={top}/cache", "--plugin-option", "bootc:root_password=bench", *args]
+
+
+def run_json(argv: list[str]) -> tuple[float, dict[str, object]]:
+    start = time.monotonic()
+    result = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{result.stderr[-3000:]}")
+    return elapsed, json.loads(result.stdout)
+
+
+def timed(argv: list[str], **kwargs: object) -> float:
+    start = time.monotonic()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)  # type: ignore
+    return time.monotonic() - start
+
+
+def show(label: str, seconds: float) -> None:
+    print(f"  {label:46} {seconds:8.1f}s", flush=True)
+
+
+def stages(title: str, total: float, result: dict[str, object]) -> dict[str, float]:
+    durations = result["durations"]
+    assert isinstance(durations, dict)
+    print(f"{title}: {total:.1f}s wall")
+    for name, seconds in durations.items():
+        if name.startswith("bootc"):
+            show(name, seconds)
+    return durations
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        sys.exit("run as root")
+    top = Path(tempfile.mkdtemp(prefix="bench-bootc-", dir="/var/tmp"))
+    try:
+        subprocess.run(deb_mock(top, "--init", "-q"), check=True)
+        cold_total, cold = run_json(deb_mock(top, "--bootc-image", str(top / "cold.qcow2")))
+        stages("deb-mock --bootc-image, cold (no stage cached)", cold_total, cold)
+        warm_total, warm = run_json(deb_mock(top, "--bootc-image", str(top / "warm.qcow2")))
+        stages("deb-mock --bootc-image, warm (unchanged root)", warm_total, warm)
+        commit_total, _ = run_json(deb_mock(top, "--bootc-commit", str(top / "repo")))
+        show("deb-mock --bootc-commit into a new repo (warm)", commit_total)
+        oci_total, _ = run_json(deb_mock(top, "--bootc-container", f"oci:{top / 'oci'}"))
+        show("deb-mock --bootc-container (cold OCI stage)", oci_total)
+
+        print("by hand, the same steps with the host's Debian tools:")
+        bare = timed(["mmdebstrap", "--quiet", "--variant=buildd", "--skip=cleanup/apt/lists", SUITE,
+                      str(top / "bare")])
+        with_boot = timed(["mmdebstrap", "--quiet", "--variant=buildd", f"--include={BOOT_PACKAGES}",
+                           "--skip=cleanup/apt/lists", SUITE, str(top / "boot")], env={**os.environ, "INITRD": "No"})
+        show("boot packages: mmdebstrap --include minus bare", with_boot - bare)
+        root = top / "roots" / f"{SUITE}-amd64" / "bootc"
+        tree = next((root / "tree").glob("*/root"))
+        show("ostree commit of the same tree (archive repo)", timed(["ostree", f"--repo={top / 'hand-repo'}", "init",
+                                                                    "--mode=archive"]) +
+             timed(["ostree", f"--repo={top / 'hand-repo'}", "commit", "--branch=bench", f"--tree=dir={tree}"]))
+        with (top / "layer.tar.gz").open("wb") as out:
+            start = time.monotonic()
+            tar = subprocess.Popen(["tar", "--create", "--sort=name", "--numeric-owner", "--xattrs", "-C", str(tree),
+                                    "."], stdout=subprocess.PIPE)
+            subprocess.run(["gzip", "-n", "-6"], stdin=tar.stdout, stdout=out, check=True)
+            tar.wait()
+            show("tar | gzip -n of the tree (the OCI layer)", time.monotonic() - start)
+        show("mkfs.ext4 -d of the tree (4G)", timed(["mkfs.ext4", "-q", "-F", "-d", str(tree), str(top / "root.img"),
+                                                     "4G"]))
+        show("mkfs.fat -C + mcopy (ESP)", timed(["mkfs.fat", "-F", "32", "-C", str(top / "esp.img"), "131072"]) +
+             timed(["mcopy", "-i", str(top / "esp.img"), "/etc/hostname", "::/x"]))
+        raw = next((root / "disk").glob("*/disk.raw"))
+        show("qemu-img convert raw -> qcow2", timed(["qemu-img", "convert", "-O", "qcow2", str(raw),
+                                                     str(top / "hand.qcow2")]))
+    finally:
+        subprocess.run(deb_mock(top, "--scrub=all"), check=False, capture_output=True)
+        subprocess.run(["chattr", "-R", "-i", str(top)], check=False, capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
