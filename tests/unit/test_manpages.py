@@ -21,7 +21,7 @@ import pytest
 from deb_mock.cli import build_parser
 from deb_mock.config.schema import Config, SandboxConfig
 from deb_mock.errors import ExitCode
-from deb_mock.plugin_manager import BUILTIN_PLUGINS
+from deb_mock.plugin_manager import BUILTIN_PLUGINS, make_plugin_manager
 
 MAN_DIR = Path(__file__).resolve().parents[2] / "man"
 COMMAND_PAGE = MAN_DIR / "deb-mock.1"
@@ -79,8 +79,8 @@ def tag_words(lines: list[str]) -> set[str]:
 
 
 def long_options() -> list[tuple[str, str]]:
-    """(option, argparse group title) for every long option of the parser, --help aside."""
-    parser = build_parser()
+    """(option, argparse group title) for every long option of the parser (built-in plugins' too), --help aside."""
+    parser = build_parser(make_plugin_manager())
     group_of = {id(a): g.title or "" for g in parser._action_groups for a in g._group_actions}
     return [
         (option, group_of.get(id(action), ""))
