@@ -17,6 +17,7 @@ from pathlib import Path
 
 from debian.deb822 import Deb822
 
+from deb_mock import userns
 from deb_mock.config import Config
 from deb_mock.errors import ArchError, RootError
 
@@ -72,6 +73,9 @@ def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) 
         f"--components={','.join(config.components)}",
         "--skip=cleanup/apt/lists",
     ]
+    if userns.in_user_namespace():
+        # rootless: a sysfs cannot be mounted from a user namespace sharing the host's network
+        argv.append("--skip=chroot/mount/sys")
     if config.packages:
         argv.append(f"--include={','.join(config.packages)}")
     argv += [f"--keyring={keyring}" for keyring in config.keyrings]

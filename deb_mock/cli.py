@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -19,12 +20,12 @@ from typing import Any, NoReturn
 
 import pluggy
 
-from deb_mock import __version__, orphans
+from deb_mock import __version__, orphans, userns
 from deb_mock.build import BuildOptions, BuildSelection
 from deb_mock.config import LoadedConfig, Override, describe, load_config
-from deb_mock.config.loader import to_plain
+from deb_mock.config.loader import to_plain, with_rootless_paths
 from deb_mock.config.locate import list_configs
-from deb_mock.errors import DebMockError, ExitCode, UsageError
+from deb_mock.errors import DebMockError, ExitCode, SandboxError, UsageError
 from deb_mock.logs import Console
 from deb_mock.plugin_manager import config_sections, describe_plugins, drop_disabled, make_plugin_manager
 from deb_mock.result import RunResult
@@ -85,6 +86,8 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     opt("--disable-plugin", action="append", default=[], metavar="NAME", help="disable a plugin")
     opt("--plugin-option", action="append", default=[], metavar="NAME:KEY=VALUE", help="set a plugin option")
     opt("--lock-timeout", type=float, metavar="SECONDS", help="wait at most this long for a busy root, then exit 60")
+    opt("--isolation", choices=("auto", "root", "rootless"),
+        help="root mode, or rootless in a user namespace with subordinate ids (default: config, auto)")
     opt("--offline", action="store_true", help="no network at all (apt uses what the root has)")
     opt("--enable-network", action="store_true", help="give --chroot/--shell and the build the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
@@ -223,6 +226,7 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
         return _emit(args, {"chroots": [{"name": e.name, "description": e.description,
                                           "path": str(e.path)} for e in entries]}, text)
     loaded = load_config(args.root, overrides_from(args), config_sections(plugins))
+    loaded = _isolate(args, mode, loaded, extra_modes)
     result.config_digest = loaded.digest
     options = RunOptions(uniqueext=args.uniqueext, resultdir=args.resultdir, lock_timeout=args.lock_timeout,
                          unpriv=args.unpriv, cwd=args.cwd, enable_network=args.enable_network)
@@ -252,6 +256,25 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
         result.exit_code = int(returncode or 0)
         return result.exit_code
     return _run_root_mode(args, mode, root, result, mode in extra_modes)
+
+
+#: modes that read files or start processes of the caller only: no user namespace needed
+_OUTSIDE_MODES = ("list_plugins", "debug_config", "print_root_path", "orphanskill", "list_snapshots")
+
+
+def _isolate(args: argparse.Namespace, mode: str, loaded: LoadedConfig, extra_modes: dict[str, bool]) -> LoadedConfig:
+    """Pick root or rootless mode; rootless moves this process into its user namespace (see userns)."""
+    isolation = args.isolation or loaded.config.isolation
+    is_root = os.geteuid() == 0 and not userns.is_rootless_run()
+    if isolation == "root" and not is_root:
+        raise SandboxError("root mode needs root", hint="run deb-mock as root, or use --isolation=rootless")
+    if isolation == "root" or (isolation == "auto" and is_root):
+        return loaded
+    loaded = with_rootless_paths(loaded, userns.data_home(), userns.cache_home())
+    outside = mode in _OUTSIDE_MODES or (mode in extra_modes and not extra_modes[mode])
+    if not outside and not userns.is_rootless_run():
+        userns.enter()
+    return loaded
 
 
 def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunResult,

@@ -75,6 +75,19 @@ def load_config(
     return LoadedConfig(config, merged, config_file, digest)
 
 
+def with_rootless_paths(loaded: LoadedConfig, data_home: Path, cache_home: Path) -> LoadedConfig:
+    """Roots and caches under the caller's XDG directories, unless a config file or option placed them."""
+    config = loaded.config
+    changes: dict[str, str] = {}
+    for key, path in (("basedir", data_home), ("cache_topdir", cache_home)):
+        if loaded.merged.origins.get((key,), BUILTIN) == BUILTIN:
+            changes[key] = str(path)
+            loaded.merged.origins[(key,)] = "rootless mode (XDG directory)"
+    if not changes:
+        return loaded
+    return dataclasses.replace(loaded, config=dataclasses.replace(config, **changes))  # type: ignore[arg-type]
+
+
 def _defaults_layer() -> Layer:
     defaults = dataclasses.asdict(Config())
     defaults = {k: v for k, v in defaults.items() if k not in ("templates",)}

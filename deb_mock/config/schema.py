@@ -85,6 +85,9 @@ class Config:
     apt_lists_max_age: int = 60
     #: seconds to wait for a busy root's lock; empty means wait for ever
     lock_timeout: float | None = None
+    #: "root" (run as root), "rootless" (an ordinary user, inside a user namespace with
+    #: subordinate ids) or "auto" (root mode when run as root, rootless otherwise)
+    isolation: Literal["auto", "root", "rootless"] = "auto"
     #: sandbox settings
     sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
     #: per-plugin settings, checked against each plugin's own dataclass

@@ -127,6 +127,15 @@ def _open_path(path: str) -> int:
         raise SetupError(f"cannot open {path} for a bind mount: {exc.strerror}") from None
 
 
+def in_user_namespace() -> bool:
+    """True in a rootless run (the uid map is not the initial namespace's identity map)."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as handle:
+            return handle.read().split()[:3] != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def assemble_root(root: dict[str, Any]) -> None:
     """Mount the root file system at its mount point (overlay or a plain bind)."""
     mountpoint = root["mountpoint"]
@@ -137,6 +146,8 @@ def assemble_root(root: dict[str, Any]) -> None:
         options = "lowerdir={},upperdir={},workdir={}".format(
             ":".join(root["lowers"]), root["upper"], root["work"]
         )
+        if in_user_namespace():  # rootless: whiteouts and opaque dirs as user.* xattrs (Linux 5.11+)
+            options += ",userxattr"
         mount("overlay", mountpoint, "overlay", 0, options)
     else:
         mount(root["path"], mountpoint, None, MS_BIND | MS_REC)

@@ -1,0 +1,154 @@
+"""Rootless mode for real: an ordinary user with subordinate ids, no root, no setuid group of ours.
+
+The session creates the user (useradd, usermod --add-subuids) and runs
+deb-mock as that user with setpriv; roots and caches land in the user's XDG
+directories. The venv's Python must be executable by other users (.ci/install
+builds it from /usr/bin/python3).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO, DebMock
+from tests.integration.debsrc import make_source
+
+pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
+USER, NO_RANGE_USER = "dm-rootless", "dm-norange"
+SUBIDS = (300000, 65536)
+
+
+@dataclass
+class User:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+    def env(self, **more: str) -> dict[str, str]:
+        return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "LANG": "C.UTF-8",
+                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(REPO), **more}
+
+    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--reset-env",
+                sys.executable, "-m", "deb_mock", *args]
+        return subprocess.run(argv, env=env or self.env(), cwd=cwd or self.home, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def ok(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        result = self.run(*args, timeout=timeout)
+        assert result.returncode == 0, f"deb-mock {' '.join(args)} -> {result.returncode}\n{result.stderr[-3000:]}"
+        return result
+
+    @property
+    def roots(self) -> Path:
+        return self.home / ".local/share/deb-mock"
+
+
+def _make_user(name: str, subids: bool) -> User:
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+    if subids:
+        start, count = SUBIDS
+        ids = f"{start}-{start + count - 1}"
+        subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, name], check=True)
+    entry = pwd.getpwnam(name)
+    return User(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
+
+
+@pytest.fixture(scope="module")
+def user(dm: DebMock, trixie: dict[str, object]) -> Iterator[User]:
+    if not os.access(sys.executable, os.X_OK) or not _executable_by_others(Path(sys.executable)):
+        pytest.fail(f"{sys.executable} cannot be run by other users: build .venv from /usr/bin/python3 (.ci/install)")
+    made = _make_user(USER, subids=True)
+    yield made
+    made.run("--scrub=all")
+    subprocess.run(["userdel", "--remove", USER], capture_output=True, check=False)
+
+
+def _executable_by_others(path: Path) -> bool:
+    real = path.resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents])
+
+
+def test_init_chroot_install_as_an_ordinary_user(user: User) -> None:
+    user.ok("-r", "trixie-amd64", "--init", timeout=900)
+    base = user.roots / "trixie-amd64" / "base"
+    assert base.is_dir() and base.stat().st_uid == user.uid  # root inside = the caller outside
+    partial = base / "var/cache/apt/archives/partial"
+    assert partial.stat().st_uid == SUBIDS[0] + 42 - 1  # _apt (uid 42) in the subordinate range
+    assert user.ok("-r", "trixie-amd64", "--chroot", "id -u; id -un").stdout.split() == ["0", "root"]
+    user.ok("-r", "trixie-amd64", "--install", "hello")
+    assert "Hello, world!" in user.ok("-r", "trixie-amd64", "--chroot", "hello").stdout
+    assert not any(str(user.roots) in line for line in Path("/proc/self/mounts").read_text().splitlines())
+
+
+def test_snapshot_cycle_and_copies(user: User, tmp_path: Path) -> None:
+    user.ok("-r", "trixie-amd64", "--snapshot", "with-hello")
+    user.ok("-r", "trixie-amd64", "--install", "tree")
+    user.ok("-r", "trixie-amd64", "--rollback-to", "with-hello")
+    assert user.run("-r", "trixie-amd64", "--chroot", "command -v tree").returncode != 0
+    note = user.home / "note.txt"
+    note.write_text("from the host\n")
+    os.chown(note, user.uid, user.gid)
+    user.ok("-r", "trixie-amd64", "--copyin", str(note), "/tmp/")
+    user.ok("-r", "trixie-amd64", "--copyout", "/tmp/note.txt", str(user.home / "back.txt"))
+    back = user.home / "back.txt"
+    assert back.read_text() == "from the host\n" and back.stat().st_uid == user.uid
+    user.ok("-r", "trixie-amd64", "--remove-snapshot", "with-hello")
+
+
+def test_rebuild_matches_root_mode(user: User, dm: DebMock, tmp_path: Path) -> None:
+    sources = user.home / "src"
+    sources.mkdir()
+    dsc = make_source(sources, "dm-rootless-probe")
+    subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(sources)], check=True)
+    user.ok("-r", "trixie-amd64", "--rebuild", str(dsc))
+    results = user.roots / "trixie-amd64" / "result"
+    debs = sorted(results.glob("*.deb"))
+    assert [d.name for d in debs] == ["dm-rootless-probe_1.0_all.deb"]
+    assert all(p.stat().st_uid == user.uid for p in results.iterdir())
+    root_results = tmp_path / "root-results"
+    dm.ok("-r", "trixie-amd64", "--resultdir", str(root_results), "--rebuild", str(dsc))
+    assert (root_results / debs[0].name).read_bytes() == debs[0].read_bytes()
+
+
+def test_scrub_removes_what_subordinate_ids_own(user: User) -> None:
+    user.ok("-r", "trixie-amd64", "--uniqueext", "gone", "--init")
+    top = user.roots / "trixie-amd64-gone"
+    assert (top / "base/var/cache/apt/archives/partial").stat().st_uid != user.uid
+    user.ok("-r", "trixie-amd64", "--uniqueext", "gone", "--scrub=chroot")
+    assert not top.exists()
+
+
+def test_missing_prerequisites_say_what_to_do(user: User) -> None:
+    other = _make_user(NO_RANGE_USER, subids=False)
+    try:
+        result = other.run("-r", "trixie-amd64", "--init")
+        assert result.returncode == 80 and "usermod --add-subuids" in result.stderr, result.stderr
+        no_tool = user.run("-r", "trixie-amd64", "--init", env=user.env(PATH="/nonexistent"))
+        assert no_tool.returncode == 80 and "apt-get install uidmap" in no_tool.stderr, no_tool.stderr
+        limit = Path("/proc/sys/user/max_user_namespaces")
+        saved = limit.read_text()
+        limit.write_text("0\n")
+        try:
+            disabled = user.run("-r", "trixie-amd64", "--chroot", "true")
+        finally:
+            limit.write_text(saved)
+        assert disabled.returncode == 80 and "user.max_user_namespaces" in disabled.stderr, disabled.stderr
+        forced = user.run("-r", "trixie-amd64", "--isolation=root", "--chroot", "true")
+        assert forced.returncode == 80 and "root mode needs root" in forced.stderr
+        assert "Traceback" not in result.stderr + no_tool.stderr + disabled.stderr + forced.stderr
+    finally:
+        subprocess.run(["userdel", "--remove", NO_RANGE_USER], capture_output=True, check=False)
+        shutil.rmtree(other.home, ignore_errors=True)
