@@ -115,8 +115,8 @@ def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> 
             chunk = os.read(process.stdout.fileno(), 65536)
             if not chunk:
                 break
-            if echo:
-                sys.stderr.buffer.write(chunk)
+            if echo:  # firmware and consoles send stray bytes: pass on valid UTF-8 only
+                sys.stderr.buffer.write(chunk.decode(errors="replace").encode())
                 sys.stderr.buffer.flush()
             seen = (seen + chunk)[-4096:]
             if LOGIN_PROMPT in seen:

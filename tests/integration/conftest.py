@@ -41,7 +41,7 @@ class DebMock:
         return [sys.executable, "-m", "deb_mock", *args]
 
     def run(self, *args: str, timeout: float = 900, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True,
+        return subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True, errors="replace",
                               timeout=timeout, input=input, check=False)
 
     def ok(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
