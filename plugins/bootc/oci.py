@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from deb_mock.errors import UsageError
@@ -112,3 +113,14 @@ def write_layout(layout: Path, layer: Path, diff_id: str, compression: str, *, a
     (layout / "index.json").write_bytes(_json(index))
     (layout / "oci-layout").write_bytes(_json({"imageLayoutVersion": "1.0.0"}))
     return str(manifest_blob["digest"])
+
+
+def retag(layout: Path, tag: str) -> None:
+    """Name the layout's image ``tag`` (index.json is replaced, never written in place: it may be a hard link)."""
+    index_path = layout / "index.json"
+    index = json.loads(index_path.read_text())
+    for manifest in index["manifests"]:
+        manifest.setdefault("annotations", {})["org.opencontainers.image.ref.name"] = tag
+    fresh = layout / "index.json.new"
+    fresh.write_bytes(_json(index))
+    os.replace(fresh, index_path)

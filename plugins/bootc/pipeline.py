@@ -451,7 +451,7 @@ class ContainerStage:
         p, s = self.p, self.p.settings
         tree = p.tree()
         tools = p.tools()
-        key = digest_of(OCI_FORMAT, tree.key, checksum, tools.info["key"], s.oci_compression, s.oci_tag)
+        key = digest_of(OCI_FORMAT, tree.key, checksum, tools.info["key"], s.oci_compression)
         done = p.cached("oci", key)
         if done is not None:
             return done / "layout", json.loads((done / "done.json").read_text())
@@ -484,30 +484,39 @@ class ContainerStage:
         return work / "layout", info
 
     def export(self, dest: oci.Destination, checksum: str) -> dict[str, object]:
-        """Copy the cached layout to ``dest`` (a directory or an archive), replacing it atomically."""
+        """Copy the cached layout to ``dest`` (a directory or an archive), replacing it atomically.
+
+        The tag lives only in index.json, so another tag costs a copy, not a new layer.
+        """
         p = self.p
         layout, info = self.build(checksum)
-        if dest.tag != p.settings.oci_tag:
-            p.settings = dataclasses.replace(p.settings, oci_tag=dest.tag)
-            layout, info = self.build(checksum)
+        staging = p.top / "oci-export"
+        if staging.exists():
+            remove_tree(staging)
         parent = dest.path.parent
         tmp = parent / f".{dest.path.name}.tmp-{os.getpid()}"
-        mounts: list[Mount] = [Bind(str(layout), IN_TREE), Bind(str(parent), IN_OUT, readonly=False)]
+        mounts: list[Mount] = [Bind(str(p.top), IN_TREE, readonly=False), Bind(str(parent), IN_OUT, readonly=False)]
         epoch = p.tree().epoch
+        inside = f"{IN_TREE}/{staging.name}"
         with p.root.logs.stage("bootc-export"):
             try:
+                p.run_tool(["cp", "--recursive", "--link", "--", f"{IN_TREE}/{layout.relative_to(p.top)}", inside],
+                           "bootc-export", mounts, epoch)
+                oci.retag(staging, dest.tag)
                 if dest.transport == "oci":
-                    p.run_tool(["cp", "--recursive", "--no-preserve=ownership", "--", IN_TREE,
-                                f"{IN_OUT}/{tmp.name}"], "bootc-export", mounts, epoch)
+                    p.run_tool(["cp", "--recursive", "--", inside, f"{IN_OUT}/{tmp.name}"], "bootc-export", mounts,
+                               epoch)
                 else:
                     p.run_tool(["tar", "--create", "--format=pax", "--sort=name", "--numeric-owner", "--owner=0",
                                 "--group=0", f"--mtime=@{epoch}", "--pax-option=delete=atime,delete=ctime",
-                                "--directory", IN_TREE, "--file", f"{IN_OUT}/{tmp.name}", "."],
+                                "--directory", inside, "--file", f"{IN_OUT}/{tmp.name}", "."],
                                "bootc-export", mounts, epoch)
                 _replace(tmp, dest.path)
             finally:
                 if tmp.exists() or tmp.is_symlink():
                     remove_tree(tmp)
+                if staging.exists():
+                    remove_tree(staging)
                 p.root.discard_scratch("bootc-tools")
         return {**info, "destination": str(dest)}
 

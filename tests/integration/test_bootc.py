@@ -86,6 +86,8 @@ def image(dm: DebMock, trixie: dict[str, object]) -> Image:
     built.results["container"] = built.json("--bootc-container", f"oci:{top / 'oci'}")
     built.results["qcow2"] = built.json("--bootc-image", str(top / "disk.qcow2"))
     built.results["raw"] = built.json("--bootc-image", str(top / "disk.raw"))
+    built.results["vmdk"] = built.json("--bootc-image", str(top / "disk.vmdk"))
+    built.results["archive"] = built.json("--bootc-container", f"oci-archive:{top / 'image.tar'}:v1")
     return built
 
 
@@ -136,6 +138,11 @@ def test_oci_image_is_a_bootc_image_skopeo_reads(image: Image) -> None:
     assert "usr/bin/tree" in members and "etc/hostname" in members and "usr/etc/hostname" not in members
     epoch = int(labels["org.opencontainers.image.version"].rsplit(".", 1)[-1])
     assert members["usr/bin/tree"].uid == 0 and max(m.mtime for m in members.values()) <= epoch
+    archive = json.loads(subprocess.run(["skopeo", "inspect", f"oci-archive:{image.top / 'image.tar'}:v1"],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert archive["Labels"] == labels and archive["Layers"] == inspect["Layers"]
+    artifact = image.results["archive"]["artifacts"][0]  # type: ignore[index]
+    assert artifact["path"] == str(image.top / "image.tar")
     copied = image.top / "oci-copy"
     subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:latest", f"oci:{copied}:copy"], check=True)
     assert (copied / "index.json").is_file()
@@ -153,6 +160,9 @@ def test_disk_has_an_esp_and_an_ext4_root_with_fixed_ids(image: Image) -> None:
     info = subprocess.run(["qemu-img", "info", "--output=json", str(image.top / "disk.qcow2")], capture_output=True,
                           text=True, check=True).stdout
     assert json.loads(info)["format"] == "qcow2"
+    vmdk = subprocess.run(["qemu-img", "info", "--output=json", str(image.top / "disk.vmdk")], capture_output=True,
+                          text=True, check=True).stdout
+    assert json.loads(vmdk)["format"] == "vmdk" and image.bootc("vmdk")["raw_sha256"] == report["raw_sha256"]
     # the raw disk was converted from the cached deployment: no stage but the conversion ran again
     durations = image.results["raw"]["durations"]
     assert isinstance(durations, dict) and set(durations) == {"bootc-convert"}, durations

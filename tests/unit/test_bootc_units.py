@@ -224,3 +224,17 @@ def test_boot_refuses_missing_files(tmp_path: Path) -> None:
     image.write_bytes(b"")
     with pytest.raises(UsageError, match="--bootc-run-drive"):
         qemu.boot(image, accel="tcg", memory="1024", cpus=1, drives=[tmp_path / "nope.img"], timeout=1)
+
+
+def test_retag_replaces_index_json_without_touching_its_other_links(tmp_path: Path) -> None:
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(b"layer")
+    layout = tmp_path / "layout"
+    digest = oci.write_layout(layout, layer, "cd" * 32, "none", arch="arm64", epoch=1, labels={}, tag="latest")
+    link = tmp_path / "index-link.json"
+    os.link(layout / "index.json", link)
+    oci.retag(layout, "v2")
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2"
+    assert index["manifests"][0]["digest"] == digest
+    assert "latest" in link.read_text()
