@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "bootc"
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
-TREE_FORMAT = 1
+TREE_FORMAT = 4
 DISK_FORMAT = 1
 OCI_FORMAT = 1
 SALT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -246,10 +246,14 @@ class Pipeline:
 
     @staticmethod
     def _hash(password: str, name: str, key: str, run: object) -> str:
-        """A crypt(3) SHA-512 hash with a salt derived from the inputs, so that the image stays reproducible."""
+        """A crypt(3) SHA-512 hash whose salt derives from the user and password (not from the root).
+
+        A random salt would make every image different; one derived from the
+        root would make root and rootless images of the same packages differ.
+        """
         if password.startswith("hashed:"):
             return password.removeprefix("hashed:")
-        seed = hashlib.sha256(f"{key}\0{name}\0{password}".encode()).digest()
+        seed = hashlib.sha256(f"deb-mock\0{name}\0{password}".encode()).digest()
         salt = "".join(SALT_ALPHABET[b % 64] for b in seed[:16])
         lines = run(["perl", "-e", "print crypt($ENV{DEB_MOCK_PASSWORD}, $ARGV[0]), qq(\\n)", f"$6${salt}$"],
                     {"DEB_MOCK_PASSWORD": password})  # type: ignore[operator]
@@ -276,44 +280,69 @@ class Pipeline:
     # -- stage 3: the commit -------------------------------------------------------------------
 
     def commit(self, repo: Path) -> str:
-        """Commit the tree to ``ref`` in ``repo`` (an archive repo, made if missing); return the checksum.
+        """Commit the image to ``ref`` in ``repo`` (an archive repo, made if missing); return the checksum.
 
-        The new commit's parent is the ref's current commit, so repeated commits
-        form the ref's history (updates). If the ref already points at a commit
-        of the same inputs, that commit is the answer and nothing is written.
-        A tree already committed in deb-mock's own repository is not hashed
-        again: its objects are pulled and recommitted on top of the ref.
+        The tree is committed once, into deb-mock's own repository (cached on
+        the tree's inputs). Another repository gets that very commit when its
+        ref is new; otherwise a commit of the same content on top of its ref
+        (objects pulled, nothing hashed again), so repeated commits form the
+        ref's history: updates. If the ref already holds this content, it is
+        the answer and nothing is written. Nothing about the run (root name,
+        cache keys) goes into a commit: the same packages give the same id.
         """
         internal = self.top / "repo"
-        if repo != internal:
-            first = self.commit(internal)
-        tree = self.tree()
-        mounts: list[Mount] = [Bind(str(repo), IN_REPO, readonly=False)]
+        first = self._internal_commit()
+        if repo == internal:
+            return first
+        mounts: list[Mount] = [Bind(str(repo), IN_REPO, readonly=False), Bind(str(internal), IN_WORK)]
         if not (repo / "config").is_file():
             repo.mkdir(parents=True, exist_ok=True)
             self.run_tool(["ostree", f"--repo={IN_REPO}", "init", "--mode=archive"], "bootc-commit", mounts)
         head = self._rev_parse(repo)
-        if head and self.settings.cache and self._commit_key(head, mounts) == tree.key:
+        wanted = self._content(IN_WORK, first, mounts)
+        if head and self.settings.cache and self._content(IN_REPO, head, mounts) == wanted:
             self.root.console.info(f"bootc: {self.ref} already holds this tree: commit {head}")
             return head
+        tree = self.tree()
+        with self.root.logs.stage("bootc-commit"):
+            self.root.console.info(f"bootc: committing to {self.ref} in {repo}")
+            self.run_tool(["ostree", f"--repo={IN_REPO}", "pull-local", IN_WORK, first], "bootc-commit", mounts)
+            if head is None:  # a new ref: the very same commit as deb-mock's own
+                self.run_tool(["ostree", f"--repo={IN_REPO}", "refs", f"--create={self.ref}", first],
+                              "bootc-commit", mounts)
+                return first
+            return self._ostree_commit(f"--tree=ref={first}", mounts, tree)
+
+    def _internal_commit(self) -> str:
+        """The tree's commit in deb-mock's own repository, made once per tree (commits.json remembers)."""
+        tree = self.tree()
+        internal = self.top / "repo"
+        index_path = self.top / "commits.json"
+        index: dict[str, str] = json.loads(index_path.read_text()) if index_path.is_file() else {}
+        known = index.get(tree.key)
+        if known and self.settings.cache and (internal / "objects" / known[:2] / f"{known[2:]}.commit").is_file():
+            return known
+        mounts: list[Mount] = [Bind(str(internal), IN_REPO, readonly=False)]
+        if not (internal / "config").is_file():
+            internal.mkdir(parents=True, exist_ok=True)
+            self.run_tool(["ostree", f"--repo={IN_REPO}", "init", "--mode=archive"], "bootc-commit", mounts)
         with self.root.logs.stage("bootc-commit"):
             self.root.console.info(f"bootc: committing the tree to {self.ref}")
-            source = f"--tree=dir={IN_TREE}"
-            if repo != internal:
-                mounts.append(Bind(str(internal), IN_WORK))
-                self.run_tool(["ostree", f"--repo={IN_REPO}", "pull-local", IN_WORK, first], "bootc-commit",
-                              mounts)
-                if head is None:  # a new ref: the very same commit as deb-mock's own
-                    self.run_tool(["ostree", f"--repo={IN_REPO}", "refs", f"--create={self.ref}", first],
-                                  "bootc-commit", mounts)
-                    return first
-                source = f"--tree=ref={first}"
-            lines = self.run_tool(
-                ["ostree", f"--repo={IN_REPO}", "commit", f"--branch={self.ref}", source,
-                 "--bootable", f"--subject=deb-mock {self.root.root_id}",
-                 f"--add-metadata-string=version={self.root.config.suite}.{tree.epoch}",
-                 f"--add-metadata-string=deb-mock.tree={tree.key}"],
-                "bootc-commit", [*mounts, Bind(str(tree.path), IN_TREE)], tree.epoch)
+            # no parent: deb-mock's repository is a cache, and its history must not change the commit id
+            checksum = self._ostree_commit(f"--tree=dir={IN_TREE}", [*mounts, Bind(str(tree.path), IN_TREE)], tree,
+                                           "--parent=none")
+        index[tree.key] = checksum
+        tmp = index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(index, sort_keys=True))
+        os.replace(tmp, index_path)
+        return checksum
+
+    def _ostree_commit(self, source: str, mounts: list[Mount], tree: Tree, *extra: str) -> str:
+        lines = self.run_tool(
+            ["ostree", f"--repo={IN_REPO}", "commit", f"--branch={self.ref}", source, "--bootable", *extra,
+             f"--subject=deb-mock {self.root.config.name}",
+             f"--add-metadata-string=version={self.root.config.suite}.{tree.epoch}"],
+            "bootc-commit", mounts, tree.epoch)
         checksum = lines[-1].strip() if lines else ""
         if not re.fullmatch(r"[0-9a-f]{64}", checksum):
             raise RootError(f"bootc: ostree commit printed no checksum (last line: '{checksum}')")
@@ -323,14 +352,13 @@ class Pipeline:
         ref_file = repo / "refs" / "heads" / self.ref
         return ref_file.read_text().strip() if ref_file.is_file() else None
 
-    def _commit_key(self, checksum: str, mounts: list[Mount]) -> str | None:
-        """The tree key deb-mock recorded in a commit (None for commits deb-mock did not make)."""
+    def _content(self, repo: str, checksum: str, mounts: list[Mount]) -> str | None:
+        """A commit's content checksum (its tree, whatever its parent and time); None if it cannot be read."""
         try:
-            lines = self.run_tool(["ostree", f"--repo={IN_REPO}", "show", "--print-metadata-key=deb-mock.tree",
-                                   checksum], "bootc-commit", mounts)
+            lines = self.run_tool(["ostree", f"--repo={repo}", "show", checksum], "bootc-commit", mounts)
         except RootError:
             return None
-        return lines[-1].strip().strip("'") if lines else None
+        return next((line.split()[-1] for line in lines if line.startswith("ContentChecksum:")), None)
 
     def internal_commit(self) -> str:
         """The commit in deb-mock's own repository (for images made without --bootc-commit)."""

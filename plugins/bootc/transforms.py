@@ -84,9 +84,21 @@ def remove_special_files(tree: Path) -> None:
                 os.unlink(path)
 
 
+#: mount points as a booted system has them (the copy saw whatever was mounted there, as whoever owned it)
+API_DIRS = {"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777}
+
+
 def drop_volatile(tree: Path) -> None:
     for relative in EMPTIED:
         _empty_dir(tree / relative)
+    for name, mode in API_DIRS.items():
+        path = tree / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        path.mkdir(exist_ok=True)
+        if os.geteuid() == 0:  # root, or root of a rootless run's namespace
+            os.chown(path, 0, 0)
+        path.chmod(mode)
     for pattern in VOLATILE_GLOBS:
         for name in glob.glob(pattern, root_dir=tree):  # unlike Path.glob, finds dangling links too
             path = tree / name

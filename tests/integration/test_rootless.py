@@ -142,6 +142,20 @@ def test_rebuild_matches_root_mode(user: User, dm: DebMock, tmp_path: Path) -> N
     assert (root_results / debs[0].name).read_bytes() == debs[0].read_bytes()
 
 
+def test_buildsrc_and_shell_as_an_ordinary_user(user: User) -> None:
+    sources = user.home / "tree-src"
+    sources.mkdir()
+    make_source(sources, "dm-rootless-tree", version="2.0")
+    subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(sources)], check=True)
+    out = user.home / "tree-out"
+    user.ok("-r", "trixie-amd64", "--resultdir", str(out), "--buildsrc", "--sources",
+            str(sources / "dm-rootless-tree-2.0"))
+    assert (out / "dm-rootless-tree_2.0_all.deb").stat().st_uid == user.uid
+    assert (out / "dm-rootless-tree_2.0.dsc").is_file()
+    shell = user.run("-r", "trixie-amd64", "--shell", "id -u; hostname")
+    assert shell.returncode == 0 and shell.stdout.split() == ["0", "deb-mock"], shell
+
+
 def test_scrub_removes_what_subordinate_ids_own(user: User) -> None:
     user.ok("-r", "trixie-amd64", "--uniqueext", "gone", "--init")
     top = user.roots / "trixie-amd64-gone"
@@ -165,3 +179,37 @@ def test_missing_prerequisites_say_what_to_do(user: User) -> None:
     finally:
         subprocess.run(["userdel", "--remove", NO_RANGE_USER], capture_output=True, check=False)
         shutil.rmtree(other.home, ignore_errors=True)
+
+
+BOOTC_CONFIG = """\
+templates: [trixie-amd64]
+name: trixie-amd64
+plugins:
+  bootc: {root_password: rootless-pw}
+"""
+
+
+@pytest.mark.qemu
+def test_bootc_image_as_an_ordinary_user_boots_and_matches_root_mode(user: User, dm: DebMock,
+                                                                      tmp_path: Path) -> None:
+    config = user.home / "bootc.yaml"
+    config.write_text(BOOTC_CONFIG)
+    os.chown(config, user.uid, user.gid)
+    image = user.home / "image.qcow2"
+    user.ok("-r", str(config), "--uniqueext", "bootc", "--bootc-image", str(image), timeout=1500)
+    assert image.stat().st_uid == user.uid
+    user.ok("-r", str(config), "--uniqueext", "bootc", "--bootc-commit", str(user.home / "repo"))
+    rootless_commit = (user.home / "repo/refs/heads/debian/trixie/amd64").read_text().strip()
+    user.ok("-r", str(config), "--uniqueext", "bootc", "--bootc-container", f"oci:{user.home / 'oci'}")
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{user.home / 'oci'}:latest"], capture_output=True,
+                             text=True, check=True).stdout
+    assert '"containers.bootc": "1"' in inspect
+    booted = user.run("--bootc-run", str(image), "--bootc-run-timeout", "300", timeout=400)
+    assert booted.returncode == 0 and "login prompt after" in booted.stderr, booted.stderr[-2000:]
+    root_config = tmp_path / "bootc.yaml"
+    root_config.write_text(BOOTC_CONFIG)
+    dm.ok("-r", str(root_config), "--uniqueext", "bootc-root", "--bootc-commit", str(tmp_path / "repo"),
+          timeout=1500)
+    root_commit = (tmp_path / "repo/refs/heads/debian/trixie/amd64").read_text().strip()
+    assert rootless_commit == root_commit, "the same packages must give the same commit in both modes"
+    dm.ok("-r", str(root_config), "--uniqueext", "bootc-root", "--scrub=chroot")  # all would drop shared caches

@@ -177,6 +177,8 @@ def test_transforms_give_ostrees_layout(tmp_path: Path) -> None:
     assert "d /var/home 0755" in (tree / "usr/lib/tmpfiles.d/deb-mock-ostree.conf").read_text()
     kinds = {stat.S_IFMT(os.lstat(os.path.join(d, f)).st_mode) for d, _, fs in os.walk(tree) for f in fs}
     assert kinds <= {stat.S_IFREG, stat.S_IFLNK}
+    assert {n: stat.S_IMODE((tree / n).stat().st_mode) for n in ("proc", "sys", "tmp", "dev", "run")} == {
+        "proc": 0o555, "sys": 0o555, "tmp": 0o1777, "dev": 0o755, "run": 0o755}
 
 
 def test_transforms_refuse_a_tree_without_its_kernel(tmp_path: Path) -> None:
