@@ -213,3 +213,13 @@ def test_bootc_image_as_an_ordinary_user_boots_and_matches_root_mode(user: User,
     root_commit = (tmp_path / "repo/refs/heads/debian/trixie/amd64").read_text().strip()
     assert rootless_commit == root_commit, "the same packages must give the same commit in both modes"
     dm.ok("-r", str(root_config), "--uniqueext", "bootc-root", "--scrub=chroot")  # all would drop shared caches
+
+
+def test_scrub_all_removes_the_users_roots_and_caches(user: User) -> None:
+    """Last in this module: everything the user's runs made, subordinate-owned files included, goes."""
+    user.ok("-r", "trixie-amd64", "--scrub=all")
+    top = user.roots / "trixie-amd64"
+    assert not (top / "base").exists() and not (top / "bootc").exists()
+    cache = user.home / ".cache/deb-mock/trixie-amd64"
+    assert not list(cache.glob("root_cache/*.tar.zst"))
+    assert user.run("-r", "trixie-amd64", "--chroot", "true").returncode == 0  # and the next run works
