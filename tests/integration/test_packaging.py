@@ -21,7 +21,8 @@ PROBE = (
     "'configs': sorted(p.name for p in bundled_chroot_configs_dir().glob('*.yaml')),"
     "'etc': sorted(p.name for p in bundled_etc_dir().glob('*.yaml'))}))"
 )
-BUILTINS = ["apt_cache", "bind_mount", "ccache", "chroot_scan", "hw_info", "lintian", "root_cache", "tmpfs"]
+BUILTINS = ["apt_cache", "bind_mount", "bootc", "ccache", "chroot_scan", "hw_info", "lintian", "root_cache",
+            "tmpfs"]
 CONFIGS = ["bookworm-amd64.yaml", "sid-amd64.yaml", "trixie-amd64.yaml", "trixie-arm64.yaml"]
 
 
@@ -31,7 +32,9 @@ def test_wheel_contains_and_loads_every_builtin_plugin(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("deb_mock-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for plugin in BUILTINS:
-        assert f"deb_mock/plugins/{plugin}.py" in names
+        assert f"deb_mock/plugins/{plugin}.py" in names or f"deb_mock/plugins/{plugin}/__init__.py" in names
+    for module in ("pipeline", "disk", "oci", "qemu", "transforms", "layers", "settings"):
+        assert f"deb_mock/plugins/bootc/{module}.py" in names
     for config in CONFIGS:
         assert f"deb_mock/data/chroot_configs/{config}" in names
     assert "deb_mock/data/chroot_configs/templates/debian.yaml" in names
