@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from deb_mock.digests import file_digest
 from deb_mock.errors import UsageError
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -60,14 +61,6 @@ def tar_command(tree: str, output: str, epoch: int, names: list[str]) -> list[st
             "--directory", tree, "--file", output, "--", *names]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _blob(layout: Path, data: bytes) -> dict[str, object]:
     digest = hashlib.sha256(data).hexdigest()
     (layout / "blobs/sha256" / digest).write_bytes(data)
@@ -83,7 +76,7 @@ def write_layout(layout: Path, layer: Path, diff_id: str, compression: str, *, a
     """Write blobs, config, manifest and index around the compressed ``layer``; return the manifest digest."""
     blobs = layout / "blobs/sha256"
     blobs.mkdir(parents=True, exist_ok=True)
-    layer_digest = sha256_of(layer)
+    layer_digest = file_digest(layer)
     layer_size = layer.stat().st_size
     layer.rename(blobs / layer_digest)
     created = datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

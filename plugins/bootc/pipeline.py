@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
 from deb_mock.layers import remove_tree
 from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
@@ -416,7 +417,7 @@ class Pipeline:
             self.root.discard_scratch("bootc-tools")
             info: dict[str, object] = {
                 "key": key, "commit": checksum, "disk_size": geometry.total, "deployment_size": needed,
-                "root_fs_uuid": ids.root_fs, "esp_volume_id": ids.esp_volume, "raw_sha256": _sha256(raw),
+                "root_fs_uuid": ids.root_fs, "esp_volume_id": ids.esp_volume, "raw_sha256": file_digest(raw),
             }
             self.finish_dir(work, info)
         return raw, info
@@ -461,14 +462,6 @@ class Pipeline:
         return {**info, "format": fmt}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class ContainerStage:
     """Stage 4b: the OCI image of a commit's tree (cached on the tree, the commit and the settings)."""
 
@@ -490,7 +483,7 @@ class ContainerStage:
             names = sorted(os.listdir(tree.path))
             p.run_tool(oci.tar_command(IN_TREE, f"{IN_WORK}/layer.tar", tree.epoch, names), "bootc-oci", mounts,
                        tree.epoch)
-            diff_id = oci.sha256_of(work / "layer.tar")
+            diff_id = file_digest(work / "layer.tar")
             if s.oci_compression == "none":
                 layer = work / "layer.tar"
             else:
