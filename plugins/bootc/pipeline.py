@@ -146,13 +146,10 @@ class Pipeline:
         self._image = layer
         return layer
 
-    def _kernels(self, layer: Layer) -> list[str]:
-        found: set[str] = set()
-        for directory in layer.stack():
-            modules = Path(directory) / "usr/lib/modules"
-            if modules.is_dir():
-                found.update(p.name for p in modules.iterdir() if (p / "modules.dep").exists())
-        return sorted(found)
+    @staticmethod
+    def _kernels(layer: Layer) -> list[str]:
+        """Kernel versions with modules anywhere in the layer's stack."""
+        return sorted({kver for directory in layer.stack() for kver in transforms.kernel_versions(Path(directory))})
 
     def tools(self) -> Layer:
         """The target release's ostree, mkfs, mtools, GRUB and qemu-img, over the root's base.
@@ -205,17 +202,16 @@ class Pipeline:
                  "sh", IN_TREE], "bootc-tree", root_fs=scratch, network=False,
                 mounts=[Bind(str(tree), IN_TREE, readonly=False)])
             self.root.discard_scratch("bootc-copy")
-            for leftover in ("deb-mock",):
-                remove_tree(tree / leftover)
-            self._configure(tree, key, epoch)
+            remove_tree(tree / "deb-mock")  # the empty mount point of the copy's own bind
+            self._configure(tree, epoch)
             try:
                 transforms.apply_all(tree, kver, epoch)
-            except (OSError, FileNotFoundError) as exc:
+            except OSError as exc:
                 raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
             self.finish_dir(top, {"key": key, "kver": kver, "epoch": epoch})
         return Tree(tree, key, kver, epoch)
 
-    def _configure(self, tree: Path, key: str, epoch: int) -> None:
+    def _configure(self, tree: Path, epoch: int) -> None:
         """Hostname, root's password and the users, with the image's own shadow tools (in a chroot of the tree)."""
         s = self.settings
         (tree / "etc/hostname").write_text(s.hostname + "\n")
@@ -235,18 +231,18 @@ class Pipeline:
                 argv += ["--groups", ",".join(user.groups)]
             run([*argv, "--", user.name])
             if user.password:
-                run(["usermod", "--password", self._hash(user.password, user.name, key, run), "--", user.name])
+                run(["usermod", "--password", self._hash(user.password, user.name, run), "--", user.name])
             if user.ssh_keys:
                 self._authorized_keys(tree, user.name, user.ssh_keys)
         if s.root_password:
-            run(["usermod", "--password", self._hash(s.root_password, "root", key, run), "root"])
+            run(["usermod", "--password", self._hash(s.root_password, "root", run), "root"])
         if s.lock_root:
             run(["usermod", "--lock", "root"])
         elif not s.root_password:
             run(["passwd", "--delete", "root"])
 
     @staticmethod
-    def _hash(password: str, name: str, key: str, run: object) -> str:
+    def _hash(password: str, name: str, run: Callable[[list[str], dict[str, str]], list[str]]) -> str:
         """A crypt(3) SHA-512 hash whose salt derives from the user and password (not from the root).
 
         A random salt would make every image different; one derived from the
@@ -257,8 +253,8 @@ class Pipeline:
         seed = hashlib.sha256(f"deb-mock\0{name}\0{password}".encode()).digest()
         salt = "".join(SALT_ALPHABET[b % 64] for b in seed[:16])
         lines = run(["perl", "-e", "print crypt($ENV{DEB_MOCK_PASSWORD}, $ARGV[0]), qq(\\n)", f"$6${salt}$"],
-                    {"DEB_MOCK_PASSWORD": password})  # type: ignore[operator]
-        hashed = str(lines[-1]).strip()
+                    {"DEB_MOCK_PASSWORD": password})
+        hashed = lines[-1].strip() if lines else ""
         if not hashed.startswith("$6$"):
             raise RootError(f"bootc: hashing the password of {name} failed (crypt gave '{hashed[:8]}…')")
         return hashed
