@@ -10,13 +10,8 @@ is a separate sandbox entry on the same upper: apt steps get the network
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
-import json
-import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,8 +21,8 @@ from debian.deb822 import Deb822
 
 from deb_mock import apt, build
 from deb_mock.build import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
+from deb_mock.depslayers import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, RootError, UsageError
-from deb_mock.layers import remove_tree
 from deb_mock.result import Artifact
 from deb_mock.sandbox.spec import Bind, Mount, RootFs, Tmpfs
 from deb_mock.source import SourcePackage, read_dsc, verify_signature
@@ -52,63 +47,8 @@ class BuildContext:
     resultdir: Path
     success: bool = False
     artifacts: list[Artifact] = dataclasses.field(default_factory=list)
-
-
-class BuildDepsCache:
-    """Overlay layers holding installed build dependencies, keyed by what apt installs.
-
-    The key is a digest of the base's content id plus the planned installs
-    (names and versions) and any local packages offered: when a rebuild would
-    install the same set, the layer is mounted instead of running apt again.
-    A changed set (a new version in the archive, another package) is another
-    key. Layers are directories renamed from a build's upper: O(1) to save.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        #: why the last store() kept nothing, if it could not
-        self.refused = ""
-
-    @classmethod
-    def of(cls, root: Root) -> BuildDepsCache:
-        return cls(Path(root.config.cache_topdir) / root.config.name / "build-deps")
-
-    def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
-        digest = hashlib.sha256(base_id.encode())
-        for line in planned:
-            digest.update(line.encode() + b"\n")
-        for deb in extra_debs:
-            digest.update(hashlib.sha256(deb.read_bytes()).hexdigest().encode())
-        return digest.hexdigest()
-
-    def lookup(self, key: str) -> Path | None:
-        """The layer for ``key`` if one was completely saved (its .json is written last)."""
-        layer = self.directory / key
-        return layer if (self.directory / f"{key}.json").is_file() and layer.is_dir() else None
-
-    def store(self, key: str, upper: Path) -> Path | None:
-        """Move a build's upper into the cache as the layer for ``key`` (None if it cannot be)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        layer = self.directory / key
-        fd = os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if self.lookup(key) is not None:
-                return None  # a concurrent build saved the same set meanwhile
-            if layer.exists():
-                remove_tree(layer)  # a writer was killed before it finished
-            try:
-                os.rename(upper, layer)
-            except OSError as exc:
-                self.refused = f"{layer}: {exc.strerror}"  # another file system: no cheap way to keep it
-                return None
-            os.sync()  # installed with unsafe-io: on disk before the layer is declared complete
-            meta = self.directory / f"{key}.json"
-            meta.with_suffix(".tmp").write_text(json.dumps({"created": time.time()}), encoding="utf-8")
-            os.replace(meta.with_suffix(".tmp"), meta)
-            return layer
-        finally:
-            os.close(fd)
+    #: the build-deps layer mounted under the build, held in use until the build ends
+    deps_lease: Lease | None = None
 
 
 class PackageBuilder:
@@ -183,6 +123,8 @@ class PackageBuilder:
         finally:
             if not self.options.no_clean:
                 root.discard_scratch("build")
+            if context.deps_lease is not None:
+                context.deps_lease.release()
         if self.options.postinstall:
             debs = [a.path for a in context.artifacts if a.path.endswith(".deb") and "-dbgsym_" not in a.path]
             root.install(debs)
@@ -229,23 +171,25 @@ class PackageBuilder:
                 planned += root.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
                                         mounts=self._source_mounts(context.source))
                 key = cache.key(root.base_content_id, apt.planned_installs(planned), debs)
-            layer = cache.lookup(key)
-            if layer is not None:
+            context.deps_lease = cache.acquire(key)
+            if context.deps_lease is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} reused: no apt run")
                 root.console.info(f"build dependencies: reusing the cached layer {key[:12]}")
-                context.root_fs = root.new_scratch("build", lowers=(str(layer), str(root.paths.base)))
+                context.root_fs = root.new_scratch("build", lowers=(str(context.deps_lease.layer),
+                                                                    str(root.paths.base)))
                 return
         root.apt_run(apt.install_command(packages), "apt-install", root_fs=root_fs)
         root.apt_run(build_dep, "apt-build-dep", root_fs=root_fs, mounts=self._source_mounts(context.source))
         # a build's upper in RAM (tmpfs plugin) cannot be renamed into the on-disk cache: used, not saved
         if cache is not None and not root.scratch_in_ram:
-            layer = cache.store(key, root.store.scratch_upper("build"))
+            context.deps_lease = cache.store(key, root.store.scratch_upper("build"))
             if cache.refused:
                 root.console.warn(f"the build-deps layer cannot be kept ({cache.refused}): "
                                   "put cache_topdir on the file system of basedir")
-            if layer is not None:
+            if context.deps_lease is not None:
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} saved")
-                context.root_fs = root.new_scratch("build", lowers=(str(layer), str(root.paths.base)))
+                context.root_fs = root.new_scratch("build", lowers=(str(context.deps_lease.layer),
+                                                                    str(root.paths.base)))
 
     def _extra_debs(self) -> list[Path]:
         debs: list[Path] = []

@@ -32,6 +32,7 @@ import pluggy
 from deb_mock import apt, bootstrap, orphans
 from deb_mock.build import BuildOptions
 from deb_mock.config import Config, LoadedConfig
+from deb_mock.depslayers import BuildDepsCache
 from deb_mock.errors import (
     AptError,
     BootstrapError,
@@ -754,12 +755,14 @@ class Root:
             self.store.drop_all_snapshots()
             removed.append(str(self.paths.layers))
         if selected & {"build-deps-cache", "cache", "all"}:
-            from deb_mock.builder import BuildDepsCache
-
-            directory = BuildDepsCache.of(self).directory
-            if directory.exists():
-                remove_tree(directory)
-                removed.append(str(directory))
+            deps_cache = BuildDepsCache.of(self)
+            report = deps_cache.scrub()
+            if report.removed:
+                removed.append(str(deps_cache.directory))
+            if report.in_use:
+                self.console.warn(f"{report.in_use} build-deps layer(s) in use by running builds: no longer "
+                                  "reused, deleted once those builds end (by the next build that saves a layer "
+                                  "or the next scrub)")
         default_results = self.paths.default_resultdir
         if selected & {"results", "all"} and default_results.exists():
             remove_tree(default_results)  # never a --resultdir of the user's: it may hold anything

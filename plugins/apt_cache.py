@@ -1,7 +1,7 @@
 """apt_cache: one .deb cache per distribution and architecture, shared by every root.
 
 The cache is bind-mounted on /var/cache/apt/archives for every apt run and
-fed to mmdebstrap (sync-in before, sync-out after the bootstrap), so a
+during the bootstrap (mmdebstrap downloads into it and installs from it), so a
 package is downloaded once per machine, and ``--offline`` can install from
 it. apt runs that share a cache take turns on its lock, held only while apt
 runs (apt's own lock in the cache would make a concurrent run fail instead).
@@ -114,14 +114,21 @@ def debmock_post_apt(root: Root, argv: list[str], returncode: int) -> None:
 
 @hookimpl
 def debmock_bootstrap_args(root: Root) -> list[str]:
-    """mmdebstrap takes .debs from the cache and puts what it downloaded back (FACTS.md)."""
+    """mmdebstrap works in the cache itself: bind-mounted on the target's archives (FACTS.md).
+
+    Nothing is copied in or out (sync-in/sync-out copied the whole cache, hundreds
+    of MB once builds have filled it, twice per bootstrap). The mount lives in the
+    run's private mount namespace, so it dies with the run; it is unmounted in a
+    customize hook because mmdebstrap's cleanup deletes the .debs it finds there,
+    and ``--skip=essential/unlink`` keeps mmdebstrap from deleting the essential ones.
+    """
     directory = shlex.quote(str(_prepare(root)))
     _lock(root)  # released at debmock_root_initialized or debmock_unconfigure
     return [
         "--skip=essential/unlink",
         f'--setup-hook=mkdir -p "$1"{ARCHIVES}',
-        f"--setup-hook=sync-in {directory} {ARCHIVES}/",
-        f"--customize-hook=sync-out {ARCHIVES} {directory}",
+        f'--setup-hook=mount --bind {directory} "$1"{ARCHIVES}',
+        f'--customize-hook=umount "$1"{ARCHIVES}',
     ]
 
 

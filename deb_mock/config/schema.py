@@ -83,6 +83,8 @@ class Config:
     build_uid: int = 1000
     #: minutes after which apt's lists are refreshed before an install
     apt_lists_max_age: int = 60
+    #: a build-deps layer not used for this many days is deleted when another is saved; 0: kept for ever
+    build_deps_max_age_days: float = 15
     #: seconds to wait for a busy root's lock; empty means wait for ever
     lock_timeout: float | None = None
     #: "root" (run as root), "rootless" (an ordinary user, inside a user namespace with

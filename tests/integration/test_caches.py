@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -115,6 +116,46 @@ def test_build_deps_layer_is_reused_and_offline_rebuild_works(dm: DebMock, trixi
     assert "apt-build-dep" in again["durations"]  # type: ignore[operator]
     apt_cache = dm.basedir.parent / "cache" / "apt-cache" / "trixie-amd64"
     assert list(apt_cache.glob("hello_*.deb")) and list(apt_cache.glob("pv_*.deb"))
+
+
+def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: dict[str, object],
+                                                          tmp_path: Path) -> None:
+    layers = dm.basedir.parent / "cache" / "trixie-amd64" / "build-deps"
+    quick = make_source(tmp_path, "dm-lease-a", build_depends="hello", build="\thello")
+    slow = make_source(tmp_path, "dm-lease-b", build_depends="hello", build="\thello\n\tsleep 20")
+    dm.ok(*R, "--scrub=build-deps-cache")
+    dm.ok(*R, "--resultdir", str(tmp_path / "a1"), "--rebuild", str(quick))
+    (layer,) = [p for p in layers.iterdir() if p.is_dir()]
+    # a build standing on the layer keeps it: a scrub meanwhile neither waits for it nor pulls it away
+    process = dm.popen(*R, "--resultdir", str(tmp_path / "b"), "--rebuild", str(slow))
+    deadline = time.monotonic() + 300
+    while "reused: no apt run" not in _text(tmp_path / "b" / "root.log") and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.2)
+    started = time.monotonic()
+    scrub = dm.ok(*R, "--scrub=build-deps-cache")
+    assert time.monotonic() - started < 10 and "in use by running builds" in scrub.stderr
+    assert layer.is_dir() and not layer.with_name(f"{layer.name}.json").exists()
+    assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
+    assert "Hello, world!" in (tmp_path / "b" / "build.log").read_text()
+    # no longer handed out: the next build installs again and saves the layer anew
+    again = dm.json(*R, "--resultdir", str(tmp_path / "a2"), "--rebuild", str(quick))
+    assert again["exit_code"] == 0 and "apt-build-dep" in again["durations"], again  # type: ignore[operator]
+    assert layer.with_name(f"{layer.name}.json").is_file()
+    # unused for longer than build_deps_max_age_days: deleted when another layer is saved
+    month_ago = time.time() - 30 * 86400
+    os.utime(layer.with_name(f"{layer.name}.json"), (month_ago, month_ago))
+    other = make_source(tmp_path, "dm-lease-c", build_depends="pv", build="\tpv --version")
+    dm.ok(*R, "--resultdir", str(tmp_path / "c"), "--rebuild", str(other))
+    remaining = [p for p in layers.iterdir() if p.is_dir()]
+    assert len(remaining) == 1 and remaining[0] != layer and not layer.exists()
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def test_eight_concurrent_uniqueext_rebuilds_share_the_caches(dm: DebMock, trixie: dict[str, object],

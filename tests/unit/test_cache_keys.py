@@ -9,7 +9,6 @@ from deb_mock.plugins import root_cache
 
 from deb_mock import apt
 from deb_mock.bootstrap import bootstrap_digest
-from deb_mock.builder import BuildDepsCache
 from deb_mock.config import Config
 
 SIMULATION = """\
@@ -43,38 +42,6 @@ def test_simulate_and_planned_installs() -> None:
     assert wrapped[4:6] == ["apt-get", "--simulate"]
     assert apt.planned_installs(SIMULATION) == [
         "autoconf 2.72-3.1", "automake 1:1.17-4", "m4 1.4.19-8"]
-
-
-def test_build_deps_cache_key_lookup_store(tmp_path: Path) -> None:
-    cache = BuildDepsCache(tmp_path / "cache")
-    key = cache.key("base1", ["a 1", "b 2"], [])
-    assert key == cache.key("base1", ["a 1", "b 2"], [])
-    assert key != cache.key("base2", ["a 1", "b 2"], [])
-    assert key != cache.key("base1", ["a 1", "b 3"], [])
-    deb = tmp_path / "x.deb"
-    deb.write_bytes(b"one")
-    with_deb = cache.key("base1", ["a 1", "b 2"], [deb])
-    deb.write_bytes(b"two")
-    assert with_deb != cache.key("base1", ["a 1", "b 2"], [deb]) != key
-    assert cache.lookup(key) is None
-    upper = tmp_path / "upper"
-    (upper / "usr").mkdir(parents=True)
-    inode = upper.stat().st_ino
-    layer = cache.store(key, upper)
-    assert layer is not None and layer.stat().st_ino == inode and not upper.exists()
-    assert cache.lookup(key) == layer
-    second = tmp_path / "upper2"
-    second.mkdir()
-    assert cache.store(key, second) is None and second.exists()  # the first writer's layer stays
-
-
-def test_build_deps_cache_ignores_a_half_written_layer(tmp_path: Path) -> None:
-    cache = BuildDepsCache(tmp_path / "cache")
-    (tmp_path / "cache" / "k").mkdir(parents=True)  # renamed, but killed before its .json
-    assert cache.lookup("k") is None
-    upper = tmp_path / "upper"
-    upper.mkdir()
-    assert cache.store("k", upper) == tmp_path / "cache" / "k"
 
 
 def test_root_cache_tar_commands() -> None:

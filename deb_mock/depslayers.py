@@ -1,0 +1,221 @@
+"""Build-dependency layers: overlay layers of installed build dependencies, cached by what they hold.
+
+The key is a digest of the base's content id plus the planned installs
+(names and versions) and any local packages offered: when a rebuild would
+install the same set, the layer is mounted instead of running apt again. A
+changed set (a new version in the archive, another package) is another key.
+Layers are directories renamed from a build's upper: O(1) to save.
+
+Locking, so that nobody ever waits for a build: every layer has a lock file.
+A build that mounts a layer holds a shared lock on it for the whole build (a
+*lease*), so any number of builds share it. Saving and deleting a layer take
+the exclusive lock without waiting: a layer that is being saved is not saved
+twice, and a layer in use is not deleted under a running build (its record is
+dropped, so it is handed out no more, and the directory goes once unused).
+Layers not used for ``max_age_days`` are deleted whenever a new layer is
+saved, so a cache whose sets keep changing does not grow for ever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deb_mock.layers import remove_tree
+
+if TYPE_CHECKING:
+    from deb_mock.root import Root
+
+DAY = 86400
+
+
+@dataclasses.dataclass
+class Lease:
+    """A layer held in use: its shared lock is kept until :meth:`release`."""
+
+    layer: Path
+    fd: int
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@dataclasses.dataclass
+class ScrubReport:
+    removed: int = 0
+    #: layers mounted by running builds: no longer handed out, deleted once unused
+    in_use: int = 0
+
+
+class BuildDepsCache:
+    """The build-dependency layers of one config, below ``<cache_topdir>/<config>/build-deps``."""
+
+    def __init__(self, directory: Path, max_age_days: float = 0) -> None:
+        self.directory = directory
+        #: layers unused for longer are deleted when a new one is saved; 0 keeps them for ever
+        self.max_age_days = max_age_days
+        #: why the last store() kept nothing, if it could not
+        self.refused = ""
+
+    @classmethod
+    def of(cls, root: Root) -> BuildDepsCache:
+        return cls(Path(root.config.cache_topdir) / root.config.name / "build-deps",
+                   root.config.build_deps_max_age_days)
+
+    def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
+        digest = hashlib.sha256(base_id.encode())
+        for line in planned:
+            digest.update(line.encode() + b"\n")
+        for deb in extra_debs:
+            digest.update(hashlib.sha256(deb.read_bytes()).hexdigest().encode())
+        return digest.hexdigest()
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _layer(self, key: str) -> Path:
+        return self.directory / key
+
+    def _record(self, key: str) -> Path:
+        """Written last when a layer is saved, removed first when it goes: a layer is complete with it."""
+        return self.directory / f"{key}.json"
+
+    def _lock_path(self, key: str) -> Path:
+        return self.directory / f"{key}.lock"
+
+    def lookup(self, key: str) -> Path | None:
+        """The layer for ``key`` if one was completely saved (no lock taken: see :meth:`acquire`)."""
+        layer = self._layer(key)
+        return layer if self._record(key).is_file() and layer.is_dir() else None
+
+    # -- locks --------------------------------------------------------------------------
+
+    def _lock(self, key: str, mode: int) -> int | None:
+        """An fd holding ``mode`` on the key's lock file; None if ``mode`` has LOCK_NB and it is busy.
+
+        A deleter removes the lock file while holding it exclusively, so after
+        locking we check that the file we hold is still the one at the path.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._lock_path(key)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, mode)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
+    # -- use, save, delete ----------------------------------------------------------------
+
+    def acquire(self, key: str) -> Lease | None:
+        """The complete layer for ``key``, held in use until the lease is released; None if there is none.
+
+        Waits only while that very layer is being saved or deleted (seconds).
+        """
+        if self.lookup(key) is None:
+            return None
+        fd = self._lock(key, fcntl.LOCK_SH)
+        assert fd is not None  # a blocking lock always comes back with one
+        layer = self.lookup(key)
+        if layer is None:
+            os.close(fd)
+            return None
+        os.utime(self._record(key))  # the last use, which expiry goes by
+        return Lease(layer, fd)
+
+    def store(self, key: str, upper: Path) -> Lease | None:
+        """Move a build's upper into the cache as the layer for ``key``, leased to the caller.
+
+        None when nothing was kept: another build holds or writes that layer
+        (it stays theirs) or the upper cannot be renamed (``refused`` says why).
+        """
+        self.refused = ""
+        fd = self._lock(key, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fd is None:
+            return None
+        try:
+            layer = self._layer(key)
+            if self.lookup(key) is not None:
+                return None  # a concurrent build saved the same set meanwhile
+            if layer.exists():
+                remove_tree(layer)  # a writer was killed before it finished, or a scrubbed layer
+            try:
+                os.rename(upper, layer)
+            except OSError as exc:
+                self.refused = f"{layer}: {exc.strerror}"  # another file system: no cheap way to keep it
+                return None
+            os.sync()  # installed with unsafe-io: on disk before the layer is declared complete
+            record = self._record(key)
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"created": time.time()}), encoding="utf-8")
+            os.replace(tmp, record)
+            fcntl.flock(fd, fcntl.LOCK_SH)  # from writer to user: others may share it now
+            lease, fd = Lease(layer, fd), -1
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        self.expire(keep=key)
+        return lease
+
+    def _remove_if_unused(self, key: str) -> bool:
+        """Delete ``key``'s layer unless a build holds it; its record goes in any case."""
+        self._record(key).unlink(missing_ok=True)
+        fd = self._lock(key, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fd is None:
+            return False
+        try:
+            remove_tree(self._layer(key))
+            self._record(key).with_suffix(".tmp").unlink(missing_ok=True)
+            self._lock_path(key).unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        return True
+
+    def _keys(self) -> set[str]:
+        if not self.directory.is_dir():
+            return set()
+        return {entry.name.split(".", 1)[0] for entry in self.directory.iterdir()}
+
+    def scrub(self) -> ScrubReport:
+        """Delete every layer; one in use by a running build is dropped from the cache and deleted later."""
+        report = ScrubReport()
+        for key in sorted(self._keys()):
+            if self._remove_if_unused(key):
+                report.removed += 1
+            else:
+                report.in_use += 1
+        if report.in_use == 0 and self.directory.is_dir() and not any(self.directory.iterdir()):
+            self.directory.rmdir()
+        return report
+
+    def expire(self, keep: str = "") -> int:
+        """Delete layers unused for ``max_age_days`` and leftovers without a record (killed writers, layers
+        scrubbed while in use), except ``keep`` and those a build holds or writes; returns how many went."""
+        now = time.time()
+        removed = 0
+        for key in sorted(self._keys() - {keep}):
+            record = self._record(key)
+            try:
+                last_use = record.stat().st_mtime
+            except FileNotFoundError:
+                last_use = None
+            if last_use is not None and (not self.max_age_days or now - last_use <= self.max_age_days * DAY):
+                continue
+            removed += self._remove_if_unused(key)
+        return removed
