@@ -59,10 +59,18 @@ def test_corrupted_root_cache_is_detected_and_rebuilt(dm: DebMock, trixie: dict[
     data[len(data) // 3] ^= 0x55
     tarball.write_bytes(bytes(data))
     U = (*R, "--uniqueext", "corrupt")
+    apt_cache = dm.basedir.parent / "cache" / "apt-cache" / "trixie-amd64"
+    cached = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in apt_cache.glob("*.deb")}
+    mounts = Path("/proc/self/mountinfo").read_text()
     result = dm.json(*U, "--init")
     assert result["exit_code"] == 0, result
     assert "corrupted" in str(result["_stderr"])  # a warning: shown even with --json
     assert "bootstrap" in result["durations"]  # type: ignore[operator]
+    # mmdebstrap installed from the apt cache, mounted in the run's namespace: nothing downloaded again,
+    # copied or deleted, and no mount on the host
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in apt_cache.glob("*.deb")} == cached
+    assert Path("/proc/self/mountinfo").read_text() == mounts
+    assert not list((dm.root_dir("trixie-amd64-corrupt") / "base" / "var/cache/apt/archives").glob("*.deb"))
     tarball, fresh = root_cache_files(dm)
     assert fresh["sha256"] != meta["sha256"] or fresh["created"] != meta["created"]
     digest = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True).stdout.split()[0]
@@ -120,14 +128,15 @@ def test_build_deps_layer_is_reused_and_offline_rebuild_works(dm: DebMock, trixi
 
 def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: dict[str, object],
                                                           tmp_path: Path) -> None:
+    U = (*R, "--uniqueext", "lease")  # the builds; the scrubs run from the main root, which is not busy
     layers = dm.basedir.parent / "cache" / "trixie-amd64" / "build-deps"
     quick = make_source(tmp_path, "dm-lease-a", build_depends="hello", build="\thello")
     slow = make_source(tmp_path, "dm-lease-b", build_depends="hello", build="\thello\n\tsleep 20")
     dm.ok(*R, "--scrub=build-deps-cache")
-    dm.ok(*R, "--resultdir", str(tmp_path / "a1"), "--rebuild", str(quick))
+    dm.ok(*U, "--resultdir", str(tmp_path / "a1"), "--rebuild", str(quick))
     (layer,) = [p for p in layers.iterdir() if p.is_dir()]
     # a build standing on the layer keeps it: a scrub meanwhile neither waits for it nor pulls it away
-    process = dm.popen(*R, "--resultdir", str(tmp_path / "b"), "--rebuild", str(slow))
+    process = dm.popen(*U, "--resultdir", str(tmp_path / "b"), "--rebuild", str(slow))
     deadline = time.monotonic() + 300
     while "reused: no apt run" not in _text(tmp_path / "b" / "root.log") and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
@@ -139,16 +148,17 @@ def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: 
     assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
     assert "Hello, world!" in (tmp_path / "b" / "build.log").read_text()
     # no longer handed out: the next build installs again and saves the layer anew
-    again = dm.json(*R, "--resultdir", str(tmp_path / "a2"), "--rebuild", str(quick))
+    again = dm.json(*U, "--resultdir", str(tmp_path / "a2"), "--rebuild", str(quick))
     assert again["exit_code"] == 0 and "apt-build-dep" in again["durations"], again  # type: ignore[operator]
     assert layer.with_name(f"{layer.name}.json").is_file()
     # unused for longer than build_deps_max_age_days: deleted when another layer is saved
     month_ago = time.time() - 30 * 86400
     os.utime(layer.with_name(f"{layer.name}.json"), (month_ago, month_ago))
     other = make_source(tmp_path, "dm-lease-c", build_depends="pv", build="\tpv --version")
-    dm.ok(*R, "--resultdir", str(tmp_path / "c"), "--rebuild", str(other))
+    dm.ok(*U, "--resultdir", str(tmp_path / "c"), "--rebuild", str(other))
     remaining = [p for p in layers.iterdir() if p.is_dir()]
     assert len(remaining) == 1 and remaining[0] != layer and not layer.exists()
+    dm.ok(*U, "--scrub=chroot")
 
 
 def _text(path: Path) -> str:
