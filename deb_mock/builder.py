@@ -139,9 +139,12 @@ class PackageBuilder:
 
     def _install_build_deps(self, context: BuildContext) -> None:
         root, root_fs = self.root, context.root_fs
-        lists_fresh = not root.lists_are_stale(scratch=not self.options.no_clean)
-        if not lists_fresh:
-            root.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
+        cache = None if self.options.no_clean else BuildDepsCache.of(root)
+        if cache is None:
+            if root.lists_are_stale():
+                root.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
+        elif root.lists_are_stale(scratch=True):
+            root.refresh_base_lists()  # once, for this build and every clean build after it
         debs = self._extra_debs()
         if debs:
             mounts: list[Mount] = [Tmpfs(RUN_DIR, size="1M")]
@@ -155,28 +158,29 @@ class PackageBuilder:
         apt.check_package_names(packages)
         dsc_inside = f"{SOURCE_MOUNT}/{context.source.dsc.name}"
         build_dep = build.build_dep_command(dsc_inside, self.options)
-        cache = None if self.options.no_clean else BuildDepsCache.of(root)
-        key = ""
+        key = declared = ""
         if cache is not None:
-            if lists_fresh:
-                # The base's package lists are unchanged since init: apt resolves these declarations
-                # to the same set every time, so they key the layer without running apt at all.
-                declared = [f"lists {root.lists_stamp()}", *(f"{f}: {v}" for f, v in context.source.build_relations),
-                            f"build {build.build_targets(self.options)} profiles {self.options.all_profiles}",
-                            f"packages {packages}", f"apt options {root.config.apt_options}"]
-                key = cache.key(root.base_content_id, declared, debs)
-            else:
-                # New lists in this build's root: what apt would install (names, versions) keys the layer.
+            # With the same package lists these declarations always resolve to the same set:
+            # an alias from their digest to the layer spares the resolver.
+            declaration = [f"lists {root.lists_stamp()}", *(f"{f}: {v}" for f, v in context.source.build_relations),
+                           f"build {build.build_targets(self.options)} profiles {self.options.all_profiles}",
+                           f"packages {packages}", f"apt options {root.config.apt_options}"]
+            declared = cache.key(root.base_content_id, declaration, debs)
+            context.deps_lease = cache.acquire_alias(declared)
+            if context.deps_lease is None:
+                # what apt would install (names, versions) is the layer's key
                 planned = root.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
                 planned += root.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
                                         mounts=self._source_mounts(context.source))
                 key = cache.key(root.base_content_id, apt.planned_installs(planned), debs)
-            context.deps_lease = cache.acquire(key)
+                context.deps_lease = cache.acquire(key)
+                if context.deps_lease is not None:
+                    cache.alias(declared, key)
             if context.deps_lease is not None:
-                root.logs.write_root_log(f"deb-mock: build-deps layer {key} reused: no apt run")
-                root.console.info(f"build dependencies: reusing the cached layer {key[:12]}")
-                context.root_fs = root.new_scratch("build", lowers=(str(context.deps_lease.layer),
-                                                                    str(root.paths.base)))
+                layer = context.deps_lease.layer
+                root.logs.write_root_log(f"deb-mock: build-deps layer {layer.name} reused: no apt run")
+                root.console.info(f"build dependencies: reusing the cached layer {layer.name[:12]}")
+                context.root_fs = root.new_scratch("build", lowers=(str(layer), str(root.paths.base)))
                 return
         root.apt_run(apt.install_command(packages), "apt-install", root_fs=root_fs)
         root.apt_run(build_dep, "apt-build-dep", root_fs=root_fs, mounts=self._source_mounts(context.source))
@@ -187,6 +191,7 @@ class PackageBuilder:
                 root.console.warn(f"the build-deps layer cannot be kept ({cache.refused}): "
                                   "put cache_topdir on the file system of basedir")
             if context.deps_lease is not None:
+                cache.alias(declared, key)
                 root.logs.write_root_log(f"deb-mock: build-deps layer {key} saved")
                 context.root_fs = root.new_scratch("build", lowers=(str(context.deps_lease.layer),
                                                                     str(root.paths.base)))

@@ -14,10 +14,20 @@ twice, and a layer in use is not deleted under a running build (its record is
 dropped, so it is handed out no more, and the directory goes once unused).
 Layers not used for ``max_age_days`` are deleted whenever a new layer is
 saved, so a cache whose sets keep changing does not grow for ever.
+
+Aliases spare the resolver: a layer's key is what apt would install, which
+takes apt a few seconds to say, but while the package lists stay the same the
+build's declarations (build relations, profiles, extra packages, the lists'
+date) always resolve to the same set. So the first build with a declaration
+records an alias from a digest of it to the layer's key, and the next build
+with the same declaration goes straight to the layer without running apt.
+A list refresh changes the declaration's digest, not the layer's key: one
+resolution then finds the same layer again if the archive did not change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -34,6 +44,8 @@ if TYPE_CHECKING:
     from deb_mock.root import Root
 
 DAY = 86400
+#: the subdirectory of alias files (named by a declaration's digest, holding a layer's key)
+ALIASES = "aliases"
 
 
 @dataclasses.dataclass
@@ -91,6 +103,10 @@ class BuildDepsCache:
     def _lock_path(self, key: str) -> Path:
         return self.directory / f"{key}.lock"
 
+    @property
+    def _aliases(self) -> Path:
+        return self.directory / ALIASES
+
     def lookup(self, key: str) -> Path | None:
         """The layer for ``key`` if one was completely saved (no lock taken: see :meth:`acquire`)."""
         layer = self._layer(key)
@@ -138,6 +154,30 @@ class BuildDepsCache:
             return None
         os.utime(self._record(key))  # the last use, which expiry goes by
         return Lease(layer, fd)
+
+    def alias(self, declared: str, key: str) -> None:
+        """Record that the declaration digest ``declared`` resolves to the layer ``key`` (best effort:
+        a scrub may be emptying the cache meanwhile, and without the alias apt just resolves again)."""
+        path = self._aliases / declared
+        tmp = path.with_name(f"{declared}.tmp-{os.getpid()}")
+        try:
+            self._aliases.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(key, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def acquire_alias(self, declared: str) -> Lease | None:
+        """The layer an alias of ``declared`` names, leased; None if there is no alias or no such layer."""
+        path = self._aliases / declared
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        lease = self.acquire(key) if key and "/" not in key else None
+        if lease is not None:
+            os.utime(path)
+        return lease
 
     def store(self, key: str, upper: Path) -> Lease | None:
         """Move a build's upper into the cache as the layer for ``key``, leased to the caller.
@@ -190,11 +230,30 @@ class BuildDepsCache:
     def _keys(self) -> set[str]:
         if not self.directory.is_dir():
             return set()
-        return {entry.name.split(".", 1)[0] for entry in self.directory.iterdir()}
+        return {entry.name.split(".", 1)[0] for entry in self.directory.iterdir() if entry.name != ALIASES}
+
+    def _expire_aliases(self, everything: bool) -> None:
+        """Delete aliases unused for max_age_days or naming no complete layer (all of them: ``everything``)."""
+        if not self._aliases.is_dir():
+            return
+        now = time.time()
+        for path in self._aliases.iterdir():
+            try:
+                key = path.read_text(encoding="utf-8").strip() if "." not in path.name else ""
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            stale_tmp = "." in path.name and age > 3600  # left by a killed writer
+            expired = bool(self.max_age_days) and age > self.max_age_days * DAY
+            if everything or stale_tmp or expired or ("." not in path.name and self.lookup(key) is None):
+                path.unlink(missing_ok=True)
 
     def scrub(self) -> ScrubReport:
         """Delete every layer; one in use by a running build is dropped from the cache and deleted later."""
         report = ScrubReport()
+        self._expire_aliases(everything=True)
+        with contextlib.suppress(OSError):  # absent, or a concurrent build just wrote an alias
+            self._aliases.rmdir()
         for key in sorted(self._keys()):
             if self._remove_if_unused(key):
                 report.removed += 1
@@ -218,4 +277,5 @@ class BuildDepsCache:
             if last_use is not None and (not self.max_age_days or now - last_use <= self.max_age_days * DAY):
                 continue
             removed += self._remove_if_unused(key)
+        self._expire_aliases(everything=False)
         return removed

@@ -484,6 +484,21 @@ class Root:
         base = self.store.state().get("base", {})
         return str(base.get("lists_updated", base.get("created", "")))
 
+    def refresh_base_lists(self) -> None:
+        """``apt-get update`` in the base itself, so that this and every later clean build find current lists.
+
+        Package lists are apt's view of the archive, not installed software:
+        refreshing them in the base changes no build's starting state except
+        which versions apt picks, which is what a refresh is for. It runs under
+        the root's lock with no overlay mounted, so nothing stands on the base
+        meanwhile. (Refreshing in each build's throw-away upper instead cost every
+        build after ``apt_lists_max_age`` an update and a resolution.)
+        """
+        self.paths.mountpoint.mkdir(exist_ok=True)
+        self.apt_run(apt.update_command(), "apt-update", root_fs=DirectoryRoot(str(self.paths.base),
+                                                                              str(self.paths.mountpoint)))
+        self.update_base_info(lists_updated=time.time())
+
     def _refresh_lists_if_stale(self) -> None:
         if self.lists_are_stale():
             self.apt_run(apt.update_command(), "apt-update")
