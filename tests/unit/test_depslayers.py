@@ -140,3 +140,34 @@ def test_a_lock_file_replaced_by_a_deleter_is_locked_anew(tmp_path: Path) -> Non
     assert fresh is not None and (cache.directory / "k.lock").exists()
     fresh.release()
     os.close(stale)
+
+
+def test_an_alias_leads_to_its_layer_and_dies_with_it(tmp_path: Path) -> None:
+    cache = BuildDepsCache(tmp_path / "cache", max_age_days=15)
+    assert cache.acquire_alias("declared") is None
+    lease = cache.store("layer", _upper(tmp_path, "u"))
+    assert lease is not None
+    cache.alias("declared", "layer")
+    lease.release()
+    via_alias = cache.acquire_alias("declared")
+    assert via_alias is not None and via_alias.layer == cache.directory / "layer"
+    via_alias.release()
+    assert cache.scrub().removed == 1
+    assert cache.acquire_alias("declared") is None and not cache.directory.exists()
+
+
+def test_aliases_expire_with_age_and_with_their_layer(tmp_path: Path) -> None:
+    cache = BuildDepsCache(tmp_path / "cache", max_age_days=15)
+    lease = cache.store("layer", _upper(tmp_path, "u"))
+    assert lease is not None
+    lease.release()
+    cache.alias("recent", "layer")
+    cache.alias("old", "layer")
+    cache.alias("dangling", "gone")
+    month_ago = time.time() - 30 * DAY
+    os.utime(cache.directory / "aliases" / "old", (month_ago, month_ago))
+    cache.expire()
+    assert sorted(p.name for p in (cache.directory / "aliases").iterdir()) == ["recent"]
+    # an alias naming anything but a key is not followed
+    (cache.directory / "aliases" / "odd").write_text("../../etc")
+    assert cache.acquire_alias("odd") is None
