@@ -15,8 +15,6 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from debian.deb822 import Deb822
-
 from deb_mock import userns
 from deb_mock.config import Config
 from deb_mock.errors import ArchError, RootError
@@ -157,6 +155,8 @@ def source_lines_for_deb_src(sources_list: str) -> list[str]:
 
 def deb822_with_sources(text: str) -> str:
     """A deb822 sources file whose every stanza also has ``deb-src`` in Types."""
+    from debian.deb822 import Deb822  # imported where used: a warm run must start fast
+
     stanzas = []
     for paragraph in Deb822.iter_paragraphs(text.splitlines(keepends=True)):
         types = paragraph.get("Types", "").split()

@@ -16,9 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from debian.changelog import Changelog
-from debian.deb822 import Deb822
-
 from deb_mock import apt, build
 from deb_mock.build import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.depslayers import BuildDepsCache, Lease
@@ -305,6 +302,8 @@ def deb_src_entries(base: Path, extra_suites: Sequence[str] = ()) -> str:
                           f"Components: {' '.join(rest[2:])}"]
                 stanza += [_option_field(o.strip("[]")) for o in options if o.strip("[]")]
                 stanzas.append("\n".join(s for s in stanza if s))
+    from debian.deb822 import Deb822  # imported where used: a warm run must start fast
+
     parts = base / "etc" / "apt" / "sources.list.d"
     if parts.is_dir() and not parts.is_symlink():
         for path in sorted(parts.glob("*.sources")):
@@ -331,6 +330,8 @@ def _option_field(option: str) -> str:
 
 def build_source_package(root: Root, tree: Path, options: BuildOptions) -> SourcePackage:
     """Build the source package of an unpacked tree (pdebuild, mock --buildsrpm) into the result dir."""
+    from debian.changelog import Changelog  # imported where used: a warm run must start fast
+
     changelog_file = tree / "debian" / "changelog"
     if not changelog_file.is_file():
         raise PackageError(f"{tree}: not an unpacked Debian source (no debian/changelog)")

@@ -12,9 +12,6 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import distro
-import psutil
-
 from deb_mock import hookimpl
 
 if TYPE_CHECKING:
@@ -47,6 +44,9 @@ def _cpu_model() -> str:
 
 def describe_host(storage: Path) -> list[str]:
     """Lines for hw_info.log: CPU, memory, storage of ``storage``, kernel, distribution."""
+    import distro  # imported where used: runs that write no hw_info.log start faster
+    import psutil
+
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     lines = [

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "root_cache"
 SUFFIX = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
-COMPRESSOR = {"zstd": ["-I", "zstd -1 -T0"], "gzip": ["-I", "gzip -1"], "none": []}
+#: zstd's fast levels: the tarball is written on the critical path of every cold --init (--fast=4
+#: on both cores takes 1.1-1.2 s for a buildd base here against 1.5 s at -1, for a third more bytes)
+COMPRESSOR = {"zstd": ["-I", "zstd --fast=4 -T0"], "gzip": ["-I", "gzip -1"], "none": []}
 DECOMPRESSOR = {"zstd": ["-I", "zstd -d -T0"], "gzip": ["-I", "gzip -d"], "none": []}
 
 

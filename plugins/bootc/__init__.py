@@ -25,9 +25,7 @@ from deb_mock.errors import ResultDirError, UsageError
 from deb_mock.layers import remove_tree
 from deb_mock.result import Artifact
 
-from . import oci, qemu
-from .pipeline import PLUGIN_NAME, ContainerStage, Pipeline
-from .settings import Settings
+from .settings import PLUGIN_NAME, Settings
 
 if TYPE_CHECKING:
     from deb_mock.root import Root
@@ -76,6 +74,10 @@ def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
 def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | None:
     if mode not in MODES:
         return None
+    # the pipeline's modules are imported only by runs that use them: every other run starts faster
+    from . import oci, qemu
+    from .pipeline import ContainerStage, Pipeline
+
     if mode == "bootc_run":
         settings: Settings = root.config.plugin(PLUGIN_NAME)
         seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,

@@ -26,12 +26,11 @@ from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
 from . import disk, oci, transforms
 from .layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
-from .settings import DEFAULT_BOOT_PACKAGES, TOOL_PACKAGES, Settings
+from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
 
 if TYPE_CHECKING:
     from deb_mock.root import Root
 
-PLUGIN_NAME = "bootc"
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
 TREE_FORMAT = 4

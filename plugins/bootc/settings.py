@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+PLUGIN_NAME = "bootc"
+
 #: boot packages by architecture: kernel, init, ostree with its dracut module, an initramfs generator
 DEFAULT_BOOT_PACKAGES: dict[str, tuple[str, ...]] = {
     "amd64": ("linux-image-amd64", "systemd-sysv", "udev", "dbus", "dracut", "ostree", "ostree-boot", "kmod",

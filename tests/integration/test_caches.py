@@ -126,6 +126,27 @@ def test_build_deps_layer_is_reused_and_offline_rebuild_works(dm: DebMock, trixi
     assert list(apt_cache.glob("hello_*.deb")) and list(apt_cache.glob("pv_*.deb"))
 
 
+def test_stale_lists_are_refreshed_once_in_the_base(dm: DebMock, trixie: dict[str, object],
+                                                    tmp_path: Path) -> None:
+    U = (*R, "--uniqueext", "lists")
+    dm.ok(*U, "--init")
+    state_path = dm.root_dir("trixie-amd64-lists") / "state.json"
+    state = json.loads(state_path.read_text())
+    state["base"]["lists_updated"] = time.time() - 7200  # two hours old: older than apt_lists_max_age
+    state_path.write_text(json.dumps(state))
+    dsc = make_source(tmp_path, "dm-lists", build_depends="hello", build="\thello")
+    first = dm.json(*U, "--resultdir", str(tmp_path / "first"), "--rebuild", str(dsc))
+    assert first["exit_code"] == 0 and "apt-update" in first["durations"], first  # type: ignore[operator]
+    refreshed = json.loads(state_path.read_text())["base"]["lists_updated"]
+    assert time.time() - refreshed < 600
+    # the base's lists are current now: the next build runs no apt at all, not even a resolution
+    second = dm.json(*U, "--resultdir", str(tmp_path / "second"), "--rebuild", str(dsc))
+    assert second["exit_code"] == 0, second
+    assert not [s for s in second["durations"] if s.startswith("apt")], second  # type: ignore[union-attr]
+    assert "reused: no apt run" in (tmp_path / "second" / "root.log").read_text()
+    dm.ok(*U, "--scrub=chroot")
+
+
 def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: dict[str, object],
                                                           tmp_path: Path) -> None:
     U = (*R, "--uniqueext", "lease")  # the builds; the scrubs run from the main root, which is not busy

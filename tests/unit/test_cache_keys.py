@@ -48,6 +48,6 @@ def test_root_cache_tar_commands() -> None:
     create = root_cache.tar_create_command(Path("/b"), Path("/c/x.tar.zst"), "zstd")
     assert create[:6] == ["tar", "--create", "--file", "/c/x.tar.zst", "--directory", "/b"]
     assert {"--numeric-owner", "--xattrs", "--sort=name", "--one-file-system"} <= set(create)
-    assert create[-3:] == ["-I", "zstd -1 -T0", "."]
+    assert create[-3:] == ["-I", "zstd --fast=4 -T0", "."]
     extract = root_cache.tar_extract_command(Path("/c/x.tar"), Path("/t"), "none")
     assert "-I" not in extract and "--preserve-permissions" in extract
