@@ -88,6 +88,24 @@ def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) 
     return argv
 
 
+#: mmdebstrap's own hook that runs dpkg and apt under eatmydata while the base is written
+EATMYDATA_HOOKS = Path("/usr/share/mmdebstrap/hooks/eatmydata")
+
+
+def unsafe_io_args(config: Config, hooks: Path = EATMYDATA_HOOKS) -> list[str]:
+    """mmdebstrap's eatmydata hook when ``bootstrap_unsafe_io`` is on and this mmdebstrap has it.
+
+    A base is not a root until it is complete (an interrupted bootstrap is
+    discarded), so the fsyncs of dpkg and apt while writing it buy nothing:
+    without them a bootstrap takes 1-3 s less here. The hook fetches
+    eatmydata for the target and removes it again, so the tree is the same.
+    It needs the network, so an offline bootstrap goes without it.
+    """
+    if not config.bootstrap_unsafe_io or config.offline or not hooks.is_dir():
+        return []
+    return [f"--hook-dir={hooks}"]
+
+
 def host_architecture() -> str:
     """The host's Debian architecture (dpkg's answer, or one derived from uname)."""
     dpkg = shutil.which("dpkg")

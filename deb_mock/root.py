@@ -295,6 +295,7 @@ class Root:
 
     def _mmdebstrap(self, target: Path) -> None:
         extra = [arg for args in self.hook.debmock_bootstrap_args(root=self) for arg in args]
+        extra += bootstrap.unsafe_io_args(self.config)
         argv = bootstrap.mmdebstrap_command(self.config, target, extra)
         self.console.info(f"bootstrapping {self.config.suite}/{self.config.architecture} "
                           f"({self.config.variant}) with mmdebstrap")

@@ -78,6 +78,8 @@ class Config:
     resultdir: str | None = None
     #: never use the network (apt works from what the root already has)
     offline: bool = False
+    #: bootstrap with mmdebstrap's eatmydata hook (no fsync while an unfinished base is written)
+    bootstrap_unsafe_io: bool = True
     #: name and uid of the unprivileged user created in every root
     build_user: str = "build"
     build_uid: int = 1000

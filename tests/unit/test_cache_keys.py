@@ -51,3 +51,15 @@ def test_root_cache_tar_commands() -> None:
     assert create[-3:] == ["-I", "zstd --fast=4 -T0", "."]
     extract = root_cache.tar_extract_command(Path("/c/x.tar"), Path("/t"), "none")
     assert "-I" not in extract and "--preserve-permissions" in extract
+
+
+def test_unsafe_io_bootstrap_uses_mmdebstrap_eatmydata_hook_when_it_can(tmp_path: Path) -> None:
+    from deb_mock.bootstrap import unsafe_io_args
+
+    hooks = tmp_path / "eatmydata"
+    config = Config(name="t", suite="trixie", architecture="amd64")
+    assert unsafe_io_args(config, hooks) == []  # this mmdebstrap has no such hook directory
+    hooks.mkdir()
+    assert unsafe_io_args(config, hooks) == [f"--hook-dir={hooks}"]
+    assert unsafe_io_args(dataclasses.replace(config, offline=True), hooks) == []
+    assert unsafe_io_args(dataclasses.replace(config, bootstrap_unsafe_io=False), hooks) == []
