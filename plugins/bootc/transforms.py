@@ -88,6 +88,34 @@ def remove_special_files(tree: Path) -> None:
 API_DIRS = {"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777}
 
 
+def system_uid(tree: Path, user: str) -> int | None:
+    """``user``'s uid in the tree's /etc/passwd (not the host's)."""
+    passwd = tree / "etc/passwd"
+    if passwd.is_symlink() or not passwd.is_file():
+        return None
+    for line in passwd.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[0] == user and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
+def _normalise_apt_partial(tree: Path) -> None:
+    """apt's download directory as apt leaves it on a running system: _apt:root 0700.
+
+    Who made it depends on how the base was made (apt as root on the host in
+    root mode, apt's sandbox user inside a rootless namespace), which must not
+    change the commit.
+    """
+    partial = tree / "var/cache/apt/archives/partial"
+    uid = system_uid(tree, "_apt")
+    if partial.is_symlink() or not partial.is_dir() or uid is None:
+        return
+    if os.geteuid() == 0:
+        os.chown(partial, uid, 0)
+    partial.chmod(0o700)
+
+
 def drop_volatile(tree: Path) -> None:
     for relative in EMPTIED:
         _empty_dir(tree / relative)
@@ -106,6 +134,7 @@ def drop_volatile(tree: Path) -> None:
                 path.unlink()
             elif path.is_dir():
                 remove_tree(path)
+    _normalise_apt_partial(tree)
     machine_id = tree / "etc/machine-id"
     if machine_id.exists() or machine_id.is_symlink():
         machine_id.unlink()

@@ -155,7 +155,7 @@ def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: 
     slow = make_source(tmp_path, "dm-lease-b", build_depends="hello", build="\thello\n\tsleep 20")
     dm.ok(*R, "--scrub=build-deps-cache")
     dm.ok(*U, "--resultdir", str(tmp_path / "a1"), "--rebuild", str(quick))
-    (layer,) = [p for p in layers.iterdir() if p.is_dir()]
+    (layer,) = _layers(layers)
     # a build standing on the layer keeps it: a scrub meanwhile neither waits for it nor pulls it away
     process = dm.popen(*U, "--resultdir", str(tmp_path / "b"), "--rebuild", str(slow))
     deadline = time.monotonic() + 300
@@ -177,9 +177,14 @@ def test_build_deps_layers_are_leased_scrubbed_and_expired(dm: DebMock, trixie: 
     os.utime(layer.with_name(f"{layer.name}.json"), (month_ago, month_ago))
     other = make_source(tmp_path, "dm-lease-c", build_depends="pv", build="\tpv --version")
     dm.ok(*U, "--resultdir", str(tmp_path / "c"), "--rebuild", str(other))
-    remaining = [p for p in layers.iterdir() if p.is_dir()]
+    remaining = _layers(layers)
     assert len(remaining) == 1 and remaining[0] != layer and not layer.exists()
     dm.ok(*U, "--scrub=chroot")
+
+
+def _layers(directory: Path) -> list[Path]:
+    """The layer directories of a build-deps cache (not its aliases)."""
+    return [p for p in directory.iterdir() if p.is_dir() and p.name != "aliases"]
 
 
 def _text(path: Path) -> str:

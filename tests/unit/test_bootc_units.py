@@ -240,3 +240,19 @@ def test_retag_replaces_index_json_without_touching_its_other_links(tmp_path: Pa
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2"
     assert index["manifests"][0]["digest"] == digest
     assert "latest" in link.read_text()
+
+
+def test_apt_partial_gets_the_owner_apt_gives_it_whoever_made_the_base(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    _fake_image(tree)
+    (tree / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n")
+    partial = tree / "var/cache/apt/archives/partial"
+    partial.mkdir(parents=True)
+    partial.chmod(0o755)
+    (partial / "half.deb").write_text("x")
+    assert transforms.system_uid(tree, "_apt") == 42 and transforms.system_uid(tree, "nobody") is None
+    transforms.apply_all(tree, "6.1-amd64", 1)
+    info = partial.stat()
+    assert list(partial.iterdir()) == [] and stat.S_IMODE(info.st_mode) == 0o700
+    if os.geteuid() == 0:
+        assert (info.st_uid, info.st_gid) == (42, 0)
