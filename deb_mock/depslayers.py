@@ -239,13 +239,17 @@ class BuildDepsCache:
         now = time.time()
         for path in self._aliases.iterdir():
             try:
-                key = path.read_text(encoding="utf-8").strip() if "." not in path.name else ""
                 age = now - path.stat().st_mtime
+                if everything:
+                    gone = True
+                elif "." in path.name:  # a writer's temporary file: an hour old, it was killed
+                    gone = age > 3600
+                else:
+                    expired = bool(self.max_age_days) and age > self.max_age_days * DAY
+                    gone = expired or self.lookup(path.read_text(encoding="utf-8").strip()) is None
             except FileNotFoundError:
                 continue
-            stale_tmp = "." in path.name and age > 3600  # left by a killed writer
-            expired = bool(self.max_age_days) and age > self.max_age_days * DAY
-            if everything or stale_tmp or expired or ("." not in path.name and self.lookup(key) is None):
+            if gone:
                 path.unlink(missing_ok=True)
 
     def scrub(self) -> ScrubReport:

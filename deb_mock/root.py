@@ -309,8 +309,7 @@ class Root:
     def _prepare_base(self, tree: Path) -> None:
         """Sources, apt settings, the build user and fresh package lists in a new base."""
         bootstrap.configure_sources(tree, self.config)
-        root_fs = DirectoryRoot(str(tree), str(self.paths.mountpoint))
-        self.paths.mountpoint.mkdir(exist_ok=True)
+        root_fs = self._bare_tree(tree)
         user, uid = self.config.build_user, str(self.config.build_uid)
         for argv in (
             ["groupadd", "--gid", uid, user],
@@ -495,10 +494,13 @@ class Root:
         meanwhile. (Refreshing in each build's throw-away upper instead cost every
         build after ``apt_lists_max_age`` an update and a resolution.)
         """
-        self.paths.mountpoint.mkdir(exist_ok=True)
-        self.apt_run(apt.update_command(), "apt-update", root_fs=DirectoryRoot(str(self.paths.base),
-                                                                              str(self.paths.mountpoint)))
+        self.apt_run(apt.update_command(), "apt-update", root_fs=self._bare_tree(self.paths.base))
         self.update_base_info(lists_updated=time.time())
+
+    def _bare_tree(self, tree: Path) -> DirectoryRoot:
+        """``tree`` itself as the root of sandbox entries (no overlay): for a base being made or refreshed."""
+        self.paths.mountpoint.mkdir(exist_ok=True)
+        return DirectoryRoot(str(tree), str(self.paths.mountpoint))
 
     def _refresh_lists_if_stale(self) -> None:
         if self.lists_are_stale():

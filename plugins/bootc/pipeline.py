@@ -260,8 +260,7 @@ class Pipeline:
 
     @staticmethod
     def _authorized_keys(tree: Path, name: str, keys: tuple[str, ...]) -> None:
-        entry = next((line.split(":") for line in (tree / "etc/passwd").read_text().splitlines()
-                      if line.split(":")[0] == name), None)
+        entry = transforms.passwd_entry(tree, name)
         if entry is None:
             raise RootError(f"bootc: user {name} was not created")
         uid, gid, home = int(entry[2]), int(entry[3]), entry[5].lstrip("/")

@@ -88,16 +88,22 @@ def remove_special_files(tree: Path) -> None:
 API_DIRS = {"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777}
 
 
-def system_uid(tree: Path, user: str) -> int | None:
-    """``user``'s uid in the tree's /etc/passwd (not the host's)."""
+def passwd_entry(tree: Path, user: str) -> list[str] | None:
+    """``user``'s fields in the tree's /etc/passwd (not the host's), None if it has none."""
     passwd = tree / "etc/passwd"
     if passwd.is_symlink() or not passwd.is_file():
         return None
     for line in passwd.read_text(encoding="utf-8", errors="replace").splitlines():
         fields = line.split(":")
-        if len(fields) > 2 and fields[0] == user and fields[2].isdigit():
-            return int(fields[2])
+        if len(fields) == 7 and fields[0] == user and fields[2].isdigit() and fields[3].isdigit():
+            return fields
     return None
+
+
+def system_uid(tree: Path, user: str) -> int | None:
+    """``user``'s uid in the tree's /etc/passwd."""
+    entry = passwd_entry(tree, user)
+    return int(entry[2]) if entry else None
 
 
 def _normalise_apt_partial(tree: Path) -> None:
