@@ -34,7 +34,8 @@ def make_root(
     overrides = [Override(key, value, "api") for key, value in (config_opts or {}).items()]
     loaded = load_config(config, overrides, config_sections(plugins))
     drop_disabled(plugins, loaded.config.plugins)
-    return Root(loaded, plugins, console or Console(json_mode=False, quiet=True, verbose=False), options)
+    return Root(loaded, plugins, console or Console(json_mode=False, quiet=True, verbose=False), options,
+                all_plugins=make_plugin_manager())
 
 
 @contextlib.contextmanager

@@ -85,3 +85,17 @@ def explain_failure(lines: Sequence[str]) -> str:
         elif in_unmet and line and not line.startswith(" ") and "unmet" not in line:
             in_unmet = False
     return "\n".join(dict.fromkeys(keep)) or "\n".join(lines[-5:])
+
+
+def with_options(argv: Sequence[str], options: Sequence[str]) -> list[str]:
+    """``argv`` with ``-o OPTION`` for each of ``options`` right after ``apt-get`` (unchanged without one)."""
+    if not options or "apt-get" not in argv:
+        return list(argv)
+    at = list(argv).index("apt-get") + 1
+    return [*argv[:at], *(x for o in options for x in ("-o", o)), *argv[at:]]
+
+
+def describe(argv: Sequence[str]) -> str:
+    """The words of an apt command a user recognises (``apt-get install hello``), without its options."""
+    start = list(argv).index("apt-get") if "apt-get" in argv else 0
+    return " ".join(a for a in argv[start:] if not a.startswith("-") and "::" not in a)

@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from deb_mock import userns
 from deb_mock.config import Config
-from deb_mock.errors import ArchError, RootError
+from deb_mock.errors import RootError
 
 #: apt settings written into every root (and given to mmdebstrap)
 APT_CONF_NAME = "90deb-mock"
-#: Debian architecture -> qemu-user binary format name
-QEMU_ARCH = {
-    "arm64": "aarch64",
-    "armhf": "arm",
-    "armel": "arm",
-    "i386": "i386",
-    "ppc64el": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "mips64el": "mips64el",
-    "amd64": "x86_64",
-}
 
 
 def apt_options(config: Config) -> list[str]:
@@ -96,69 +81,14 @@ def unsafe_io_args(config: Config, hooks: Path = EATMYDATA_HOOKS) -> list[str]:
     """mmdebstrap's eatmydata hook when ``bootstrap_unsafe_io`` is on and this mmdebstrap has it.
 
     A base is not a root until it is complete (an interrupted bootstrap is
-    discarded), so the fsyncs of dpkg and apt while writing it buy nothing:
-    without them a bootstrap takes 1-3 s less here. The hook fetches
+    discarded), so the fsyncs of dpkg and apt while writing it buy nothing
+    (the README's benchmarks say how much they cost). The hook fetches
     eatmydata for the target and removes it again, so the tree is the same.
     It needs the network, so an offline bootstrap goes without it.
     """
     if not config.bootstrap_unsafe_io or config.offline or not hooks.is_dir():
         return []
     return [f"--hook-dir={hooks}"]
-
-
-def host_architecture() -> str:
-    """The host's Debian architecture (dpkg's answer, or one derived from uname)."""
-    dpkg = shutil.which("dpkg")
-    if dpkg:
-        result = subprocess.run([dpkg, "--print-architecture"], capture_output=True, text=True, check=False)
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip()
-    machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-
-
-def ensure_foreign_arch_support(architecture: str) -> str | None:
-    """Make sure binaries of ``architecture`` run here (qemu-user + binfmt_misc).
-
-    Returns a note of what was enabled, or None if nothing was needed. Raises
-    :class:`ArchError` with the packages to install when it cannot work.
-    """
-    host = host_architecture()
-    if architecture == host or (host == "amd64" and architecture == "i386"):
-        return None
-    qemu = QEMU_ARCH.get(architecture)
-    if qemu is None:
-        raise ArchError(f"architecture '{architecture}' is not known to deb-mock")
-    if _arch_runs(architecture):
-        return None
-    interpreter = shutil.which(f"qemu-{qemu}-static") or shutil.which(f"qemu-{qemu}")
-    if interpreter is None or shutil.which("update-binfmts") is None:
-        raise ArchError(
-            f"cannot run {architecture} binaries on this {host} host",
-            hint="install qemu-user-static binfmt-support arch-test (apt-get install ...)",
-        )
-    misc = Path("/proc/sys/fs/binfmt_misc")
-    if not (misc / "register").exists():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)], check=False,
-                       capture_output=True)
-    subprocess.run(["update-binfmts", "--enable", f"qemu-{qemu}"], check=False, capture_output=True)
-    if not _arch_runs(architecture):
-        raise ArchError(
-            f"cannot run {architecture} binaries even after enabling binfmt qemu-{qemu}",
-            hint="check `arch-test " + architecture + "` and `update-binfmts --display`",
-        )
-    return f"enabled binfmt_misc emulation for {architecture} (qemu-{qemu})"
-
-
-def _arch_runs(architecture: str) -> bool:
-    arch_test = shutil.which("arch-test")
-    if arch_test is None:
-        raise ArchError(
-            f"cannot check whether {architecture} binaries run here",
-            hint="apt-get install arch-test qemu-user-static binfmt-support",
-        )
-    result = subprocess.run([arch_test, architecture], capture_output=True, text=True, check=False)
-    return result.returncode == 0
 
 
 def source_lines_for_deb_src(sources_list: str) -> list[str]:

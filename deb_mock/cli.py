@@ -21,11 +21,12 @@ from typing import Any, NoReturn
 import pluggy
 
 from deb_mock import __version__, orphans, userns
-from deb_mock.build import BuildOptions, BuildSelection
+from deb_mock.build_commands import BuildOptions, BuildSelection
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain, with_rootless_paths
 from deb_mock.config.locate import list_configs
-from deb_mock.errors import DebMockError, ExitCode, SandboxError, UsageError
+from deb_mock.copies import check_copy_arguments
+from deb_mock.errors import DebMockError, SandboxError, UsageError
 from deb_mock.logs import Console
 from deb_mock.plugin_manager import config_sections, describe_plugins, drop_disabled, make_plugin_manager
 from deb_mock.result import RunResult
@@ -49,6 +50,16 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     """The argument parser (plugins may add options through debmock_addoption)."""
     parser = _Parser(prog="deb-mock", description="Clean, isolated, cached Debian build roots.")
+    _add_modes(parser)
+    parser.add_argument("args", nargs="*", help="arguments of the mode")
+    _add_options(parser)
+    _add_build_options(parser)
+    if plugins is not None:
+        plugins.hook.debmock_addoption(parser=parser)
+    return parser
+
+
+def _add_modes(parser: argparse.ArgumentParser) -> None:
     modes = parser.add_argument_group("modes (one per run)")
     exclusive = modes.add_mutually_exclusive_group()
     add = exclusive.add_argument
@@ -75,7 +86,9 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     add("-l", "--list-snapshots", action="store_true", help="list the root's snapshots")
     add("--scrub", action="append", metavar="KIND",
         help="delete: chroot, snapshots, results, caches of plugins, all (repeatable, a,b)")
-    parser.add_argument("args", nargs="*", help="arguments of the mode")
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
     opts = parser.add_argument_group("options")
     opt = opts.add_argument
     opt("-r", "--root", metavar="NAME|FILE", help="chroot config name or YAML file (default: default.yaml)")
@@ -92,6 +105,13 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     opt("--enable-network", action="store_true", help="give --chroot/--shell and the build the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
     opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
+    opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
+    opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
+    opt("-q", "--quiet", action="store_true", help="no progress or notes, only warnings and errors")
+    opt("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
     builds = parser.add_argument_group("build options")
     bopt = builds.add_argument
     bopt("--chain", action="store_true", help="build in order, each result offered to the next")
@@ -111,13 +131,6 @@ def build_parser(plugins: pluggy.PluginManager | None = None) -> argparse.Argume
     bopt("--additional-package", action="append", default=[], metavar="PKG",
          help="install PKG besides the build dependencies (repeatable)")
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
-    opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
-    opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
-    opt("-q", "--quiet", action="store_true", help="no progress or notes, only warnings and errors")
-    opt("--debug", action="store_true", help="show tracebacks of internal errors")
-    if plugins is not None:
-        plugins.hook.debmock_addoption(parser=parser)
-    return parser
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -191,17 +204,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv, result)
     except DebMockError as exc:
         console.error(str(exc))
-        result.exit_code, result.error = int(exc.exit_code), exc.message
-    except KeyboardInterrupt:
+        result.record_failure(exc)
+    except KeyboardInterrupt as exc:
         console.error("interrupted")
-        result.exit_code, result.error = int(ExitCode.INTERRUPTED), "interrupted"
+        result.record_failure(exc)
     except Exception as exc:  # an internal error: the message, the traceback only with --debug
         console.error(f"internal error: {type(exc).__name__}: {exc}")
         if debug:
             traceback.print_exc()
         else:
             console.error("run again with --debug to see where it happened")
-        result.exit_code, result.error = int(ExitCode.ERROR), f"{type(exc).__name__}: {exc}"
+        result.record_failure(exc)
     if json_mode:
         print(result.to_json())
     return result.exit_code
@@ -236,7 +249,8 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
     if mode in extra_modes and mode not in plugin_modes(plugins):
         raise UsageError(f"--{mode.replace('_', '-')}: its plugin is disabled in the config",
                          hint="enable it with --enable-plugin NAME")
-    root = Root(loaded, plugins, console, options)
+    all_plugins = make_plugin_manager() if mode == "scrub" else None  # scrub reaches disabled plugins' caches
+    root = Root(loaded, plugins, console, options, all_plugins=all_plugins)
     result.root = root.root_id
     if mode == "debug_config":
         return _emit(args, {"config": to_plain(loaded.config), "origins": _origins(loaded)}, describe(loaded))
@@ -248,7 +262,7 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
             console.info(f"{root.root_id} has no snapshots")
         return _emit(args, {"snapshots": snapshots}, "\n".join(str(s["name"]) for s in snapshots) or None)
     if mode == "orphanskill":
-        killed = orphans.kill(root.marker)
+        killed = orphans.kill(root.process_tag)
         console.info(f"killed {len(killed)} process(es) of {root.root_id}" if killed else "no processes left")
         return _emit(args, {"killed": killed}, None)
     if mode in extra_modes and not extra_modes[mode]:
@@ -340,8 +354,7 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
     if mode == "update":
         return done(lambda: root.update(items))
     if mode in ("copyin", "copyout"):
-        if len(items) < 2:
-            raise UsageError(f"--{mode} needs at least one source and a destination")
+        check_copy_arguments(mode, items)
         return done(lambda: getattr(root, mode)(items[:-1], items[-1]))
     if mode == "clean":
         _no_args(mode, items)

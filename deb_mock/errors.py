@@ -83,16 +83,6 @@ class AptError(DebMockError):
     exit_code = ExitCode.APT
 
 
-class CommandError(DebMockError):
-    """A command run with --chroot or --shell exited non-zero."""
-
-    exit_code = ExitCode.COMMAND
-
-    def __init__(self, message: str, returncode: int) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-
-
 class LockedError(DebMockError):
     """The root is locked by another deb-mock process."""
 

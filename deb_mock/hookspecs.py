@@ -6,9 +6,15 @@ gain parameters without breaking plugins that do not take them. A plugin that
 implements a hook not listed here is refused when it is loaded
 (``check_pending``), instead of being silently ignored.
 
-``root`` is the :class:`deb_mock.root.Root` of the run: plugins read
-``root.config``, ``root.paths``, ``root.resultdir`` and ``root.logs`` and may run
-commands with ``root.run_in_root``; they never call the CLI or each other.
+``root`` is the run's :class:`deb_mock.services.RootServices`, not the Root
+with its verbs: plugins read its facts (``config``, ``root_id``, ``paths``,
+``store``, ``resultdir``, ``logs``, ``console``, ``result``, ``plugin_state``),
+run commands with ``run_in_root``, ``checked_run``, ``apt_run`` and
+``run_on_host``, and use ``require_initialized``, ``lists_are_stale``,
+``refresh_lists_if_stale``, ``new_scratch`` and ``discard_scratch``; that
+module's docstring is the list. They never call the CLI, the Root or each
+other. ``purpose`` is a :class:`deb_mock.services.Purpose` (a ``str``: it
+compares equal to ``"apt"``, ``"build"`` ...).
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import pluggy
 if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
     from deb_mock.result import RunResult
-    from deb_mock.root import Root
     from deb_mock.sandbox.spec import Mount, Tmpfs
+    from deb_mock.services import Purpose, RootServices
 
 PROJECT = "deb_mock"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -45,12 +51,12 @@ def debmock_config_sections() -> dict[str, type]:  # type: ignore[empty-body]
 
 
 @hookspec
-def debmock_configure(root: Root) -> None:
+def debmock_configure(root: RootServices) -> None:
     """The configuration is frozen; nothing has touched the root yet."""
 
 
 @hookspec(firstresult=True)
-def debmock_root_restore(root: Root, target: Path) -> str | None:
+def debmock_root_restore(root: RootServices, target: Path) -> str | None:
     """Fill the empty directory ``target`` with a prepared base tree from a cache.
 
     Return an id of the restored content (the cache's digest; roots restored
@@ -60,27 +66,28 @@ def debmock_root_restore(root: Root, target: Path) -> str | None:
 
 
 @hookspec(firstresult=True)
-def debmock_root_bootstrap(root: Root, target: Path) -> bool | None:
+def debmock_root_bootstrap(root: RootServices, target: Path) -> bool | None:
     """Create the base tree in ``target``; the mmdebstrap implementation runs last."""
 
 
 @hookspec
-def debmock_bootstrap_args(root: Root) -> list[str]:  # type: ignore[empty-body]
+def debmock_bootstrap_args(root: RootServices) -> list[str]:  # type: ignore[empty-body]
     """Return extra mmdebstrap options (proxies, caches, hooks)."""
 
 
 @hookspec
-def debmock_root_initialized(root: Root, restored: bool) -> None:
+def debmock_root_initialized(root: RootServices, restored: bool) -> None:
     """A new base was created (``restored``: it came from a cache)."""
 
 
 @hookspec
-def debmock_mounts(root: Root, purpose: str) -> list[Mount]:  # type: ignore[empty-body]
-    """Return mounts for a sandbox entry; ``purpose`` is chroot, shell, apt, init, copy."""
+def debmock_mounts(root: RootServices, purpose: Purpose) -> list[Mount]:  # type: ignore[empty-body]
+    """Return mounts for a sandbox entry; ``purpose`` says what it is for (init, apt, chroot, shell, copy,
+    build, query, helper)."""
 
 
 @hookspec
-def debmock_session_mounts(root: Root) -> list[Tmpfs]:  # type: ignore[empty-body]
+def debmock_session_mounts(root: RootServices) -> list[Tmpfs]:  # type: ignore[empty-body]
     """Return tmpfs mounts (at host paths) that live for the whole run, seen by every sandbox entry.
 
     They are mounted in a namespace kept by a sleeping process and never
@@ -89,52 +96,52 @@ def debmock_session_mounts(root: Root) -> list[Tmpfs]:  # type: ignore[empty-bod
 
 
 @hookspec
-def debmock_pre_apt(root: Root, argv: list[str]) -> None:
+def debmock_pre_apt(root: RootServices, argv: list[str]) -> None:
     """apt is about to run in the root with ``argv``."""
 
 
 @hookspec
-def debmock_post_apt(root: Root, argv: list[str], returncode: int) -> None:
+def debmock_post_apt(root: RootServices, argv: list[str], returncode: int) -> None:
     """apt ran in the root and exited with ``returncode``."""
 
 
 @hookspec
-def debmock_enter(root: Root, purpose: str) -> None:
+def debmock_enter(root: RootServices, purpose: Purpose) -> None:
     """A --chroot or --shell session is about to start."""
 
 
 @hookspec
-def debmock_exit(root: Root, purpose: str, returncode: int) -> None:
+def debmock_exit(root: RootServices, purpose: Purpose, returncode: int) -> None:
     """A --chroot or --shell session ended with ``returncode``."""
 
 
 @hookspec
-def debmock_build_packages(root: Root) -> list[str]:  # type: ignore[empty-body]
+def debmock_build_packages(root: RootServices) -> list[str]:  # type: ignore[empty-body]
     """Return packages to install besides the build dependencies (ccache, say)."""
 
 
 @hookspec
-def debmock_build_environment(root: Root, build: BuildContext) -> dict[str, str]:  # type: ignore[empty-body]
+def debmock_build_environment(root: RootServices, build: BuildContext) -> dict[str, str]:  # type: ignore[empty-body]
     """Return environment variables for dpkg-buildpackage (PATH is prepended to, not replaced)."""
 
 
 @hookspec
-def debmock_build_mounts(root: Root, build: BuildContext) -> list[Mount]:  # type: ignore[empty-body]
+def debmock_build_mounts(root: RootServices, build: BuildContext) -> list[Mount]:  # type: ignore[empty-body]
     """Return mounts for the dpkg-buildpackage step only (a compiler cache, say)."""
 
 
 @hookspec
-def debmock_pre_build(root: Root, build: BuildContext) -> None:
+def debmock_pre_build(root: RootServices, build: BuildContext) -> None:
     """The source is unpacked and its build dependencies installed; dpkg-buildpackage is next.
 
     ``build.root_fs`` is the root the build runs in (run commands there with
-    ``root.run_in_root(..., root_fs=build.root_fs)``), ``build.build_dir`` the
+    ``root.checked_run(..., root_fs=build.root_fs)``), ``build.build_dir`` the
     unpacked source inside it.
     """
 
 
 @hookspec
-def debmock_post_build(root: Root, build: BuildContext) -> None:
+def debmock_post_build(root: RootServices, build: BuildContext) -> None:
     """dpkg-buildpackage ended; ``build.success`` says how, ``build.artifacts`` lists the results.
 
     Called on failure too (before the build's root is discarded), so plugins
@@ -143,12 +150,12 @@ def debmock_post_build(root: Root, build: BuildContext) -> None:
 
 
 @hookspec
-def debmock_snapshot(root: Root, name: str) -> None:
+def debmock_snapshot(root: RootServices, name: str) -> None:
     """Snapshot ``name`` was taken (the former upper is now a frozen layer)."""
 
 
 @hookspec
-def debmock_rollback(root: Root, name: str) -> None:
+def debmock_rollback(root: RootServices, name: str) -> None:
     """The root went back to snapshot ``name``."""
 
 
@@ -158,7 +165,7 @@ def debmock_scrub_kinds() -> list[str]:  # type: ignore[empty-body]
 
 
 @hookspec
-def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     """Delete what this plugin owns for the given ``--scrub`` kinds ("all" included)."""
 
 
@@ -174,7 +181,7 @@ def debmock_modes() -> dict[str, bool]:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | None:
+def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) -> int | None:
     """Carry out plugin mode ``mode`` (a dest from debmock_modes); return its exit code.
 
     Called inside the root's session when the mode needs the root. None lets
@@ -183,10 +190,10 @@ def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | N
 
 
 @hookspec
-def debmock_process_logs(root: Root, result: RunResult) -> None:
+def debmock_process_logs(root: RootServices, result: RunResult) -> None:
     """The run is over (whatever its outcome); post-process the result directory."""
 
 
 @hookspec
-def debmock_unconfigure(root: Root) -> None:
+def debmock_unconfigure(root: RootServices) -> None:
     """Last call of every run, even a failed one: release what debmock_configure took."""

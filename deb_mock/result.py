@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from deb_mock.digests import file_digest
+from deb_mock.errors import DebMockError, ExitCode
+from deb_mock.fileio import write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,15 @@ class RunResult:
     resultdir: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    def record_failure(self, exc: BaseException) -> None:
+        """Set the exit code and error from the exception that ended the run (the table in deb-mock(1))."""
+        if isinstance(exc, DebMockError):
+            self.exit_code, self.error = int(exc.exit_code), exc.message
+        elif isinstance(exc, KeyboardInterrupt):
+            self.exit_code, self.error = int(ExitCode.INTERRUPTED), "interrupted"
+        else:
+            self.exit_code, self.error = int(ExitCode.ERROR), f"{type(exc).__name__}: {exc}"
+
     @property
     def status(self) -> str:
         return "success" if self.exit_code == 0 else "failure"
@@ -68,7 +78,4 @@ class RunResult:
 
     def write(self, resultdir: Path) -> None:
         """Write result.json atomically into ``resultdir``."""
-        target = resultdir / "result.json"
-        tmp = target.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(resultdir / "result.json", self.to_json() + "\n")

@@ -57,7 +57,7 @@ def read_dsc(path: Path) -> SourcePackage:
     """Parse and verify ``path``; raise PackageError (exit 40) naming what is wrong."""
     if not path.is_file():
         raise PackageError(f"{path}: no such source package (.dsc) file")
-    from debian.deb822 import Dsc  # python-debian takes 15 ms to import: only for runs that parse
+    from debian.deb822 import Dsc  # imported where used: a warm run must start fast
 
     try:
         with path.open(encoding="utf-8") as handle:

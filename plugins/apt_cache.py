@@ -23,7 +23,7 @@ from deb_mock.errors import ConfigError
 from deb_mock.sandbox.spec import Bind, Mount
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "apt_cache"
 ARCHIVES = "/var/cache/apt/archives"
@@ -49,34 +49,34 @@ def debmock_scrub_kinds() -> list[str]:
     return ["apt-cache", "cache"]
 
 
-def cache_dir(root: Root) -> Path:
+def cache_dir(root: RootServices) -> Path:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     if settings.dir:
         return Path(settings.dir)
     return Path(root.config.cache_topdir) / "apt-cache" / f"{root.config.suite}-{root.config.architecture}"
 
 
-def _prepare(root: Root) -> Path:
+def _prepare(root: RootServices) -> Path:
     directory = cache_dir(root)
     (directory / "partial").mkdir(parents=True, exist_ok=True)
     return directory
 
 
 @hookimpl
-def debmock_configure(root: Root) -> None:
+def debmock_configure(root: RootServices) -> None:
     if not _SAFE_PATH.match(str(cache_dir(root))):
         raise ConfigError(f"plugins.apt_cache: '{cache_dir(root)}' must be an absolute path of letters, "
                           "digits and . _ + - / (it is handed to mmdebstrap's hooks)")
 
 
 @hookimpl
-def debmock_mounts(root: Root, purpose: str) -> list[Mount]:
+def debmock_mounts(root: RootServices, purpose: str) -> list[Mount]:
     if purpose != "apt":
         return []
     return [Bind(str(_prepare(root)), ARCHIVES, readonly=False)]
 
 
-def _lock(root: Root) -> None:
+def _lock(root: RootServices) -> None:
     """Take the cache's lock; re-entrant (the bootstrap holds it while init's apt runs)."""
     held: list[int] = root.plugin_state.setdefault(PLUGIN_NAME, [])
     if held:
@@ -94,7 +94,7 @@ def _lock(root: Root) -> None:
     held.append(fd)
 
 
-def _unlock(root: Root) -> None:
+def _unlock(root: RootServices) -> None:
     held: list[int] = root.plugin_state.get(PLUGIN_NAME) or []
     if held:
         fd = held.pop()
@@ -103,18 +103,18 @@ def _unlock(root: Root) -> None:
 
 
 @hookimpl
-def debmock_pre_apt(root: Root, argv: list[str]) -> None:
+def debmock_pre_apt(root: RootServices, argv: list[str]) -> None:
     _lock(root)
 
 
 @hookimpl
-def debmock_post_apt(root: Root, argv: list[str], returncode: int) -> None:
+def debmock_post_apt(root: RootServices, argv: list[str], returncode: int) -> None:
     _unlock(root)
 
 
 @hookimpl
-def debmock_bootstrap_args(root: Root) -> list[str]:
-    """mmdebstrap works in the cache itself: bind-mounted on the target's archives (FACTS.md).
+def debmock_bootstrap_args(root: RootServices) -> list[str]:
+    """mmdebstrap works in the cache itself: bind-mounted on the target's archives.
 
     Nothing is copied in or out (sync-in/sync-out copied the whole cache, hundreds
     of MB once builds have filled it, twice per bootstrap). The mount lives in the
@@ -133,19 +133,19 @@ def debmock_bootstrap_args(root: Root) -> list[str]:
 
 
 @hookimpl
-def debmock_root_initialized(root: Root, restored: bool) -> None:
+def debmock_root_initialized(root: RootServices, restored: bool) -> None:
     while root.plugin_state.get(PLUGIN_NAME):
         _unlock(root)
 
 
 @hookimpl
-def debmock_unconfigure(root: Root) -> None:
+def debmock_unconfigure(root: RootServices) -> None:
     while root.plugin_state.get(PLUGIN_NAME):
         _unlock(root)
 
 
 @hookimpl
-def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if not kinds & {"apt-cache", "cache", "all"}:
         return
     directory = cache_dir(root)

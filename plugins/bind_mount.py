@@ -19,7 +19,7 @@ from deb_mock.errors import ConfigError
 from deb_mock.sandbox.spec import Bind, Mount
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "bind_mount"
 
@@ -47,7 +47,7 @@ def debmock_config_sections() -> dict[str, type]:
 
 
 @hookimpl
-def debmock_configure(root: Root) -> None:
+def debmock_configure(root: RootServices) -> None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     for entry in settings.mounts:
         if not Path(entry.source).exists():
@@ -57,6 +57,6 @@ def debmock_configure(root: Root) -> None:
 
 
 @hookimpl
-def debmock_mounts(root: Root, purpose: str) -> list[Mount]:
+def debmock_mounts(root: RootServices, purpose: str) -> list[Mount]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return [Bind(e.source, e.target, readonly=e.readonly) for e in settings.mounts]

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
 from deb_mock.errors import ConfigError
-from deb_mock.sandbox.spec import Bind, Mount, Tmpfs
+from deb_mock.sandbox.spec import Bind, Mount
+from deb_mock.services import Purpose
 
 if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "ccache"
 CCACHE_DIR = "/var/cache/deb-mock-ccache"
@@ -49,24 +50,24 @@ def debmock_scrub_kinds() -> list[str]:
     return ["c-cache", "ccache", "cache"]
 
 
-def cache_root(root: Root) -> Path:
+def cache_root(root: RootServices) -> Path:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return Path(settings.dir) if settings.dir else Path(root.config.cache_topdir) / "ccache"
 
 
 @hookimpl
-def debmock_configure(root: Root) -> None:
+def debmock_configure(root: RootServices) -> None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     if not _SIZE.match(settings.max_size):
         raise ConfigError(f"plugins.ccache: max_size '{settings.max_size}' is not a size (500M, 4G)")
 
 
 @hookimpl
-def debmock_build_packages(root: Root) -> list[str]:
+def debmock_build_packages(root: RootServices) -> list[str]:
     return ["ccache"]
 
 
-def _cache_for(root: Root, build: BuildContext) -> Path:
+def _cache_for(root: RootServices, build: BuildContext) -> Path:
     directory = cache_root(root) / build.source.name
     directory.mkdir(parents=True, exist_ok=True)
     os.chown(directory, root.config.build_uid, root.config.build_uid)
@@ -74,12 +75,12 @@ def _cache_for(root: Root, build: BuildContext) -> Path:
 
 
 @hookimpl
-def debmock_build_mounts(root: Root, build: BuildContext) -> list[Mount]:
+def debmock_build_mounts(root: RootServices, build: BuildContext) -> list[Mount]:
     return [Bind(str(_cache_for(root, build)), CCACHE_DIR, readonly=False)]
 
 
 @hookimpl
-def debmock_build_environment(root: Root, build: BuildContext) -> dict[str, str]:
+def debmock_build_environment(root: RootServices, build: BuildContext) -> dict[str, str]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return {
         "PATH": "/usr/lib/ccache",
@@ -91,14 +92,13 @@ def debmock_build_environment(root: Root, build: BuildContext) -> dict[str, str]
 
 
 @hookimpl
-def debmock_post_build(root: Root, build: BuildContext) -> None:
+def debmock_post_build(root: RootServices, build: BuildContext) -> None:
     """ccache.log: the cache's statistics after the build."""
     log = build.resultdir / "ccache.log"
-    mounts: list[Mount] = [Tmpfs("/run/deb-mock", size="1M"),
-                           Bind(str(_cache_for(root, build)), CCACHE_DIR, readonly=False)]
+    mounts: list[Mount] = [Bind(str(_cache_for(root, build)), CCACHE_DIR, readonly=False)]
     collector = []
     with root.logs.sink("ccache-stats") as sink:
-        returncode = root.run_in_root(["ccache", "--show-stats", "--verbose"], purpose="query", sink=sink,
+        returncode = root.run_in_root(["ccache", "--show-stats", "--verbose"], purpose=Purpose.QUERY, sink=sink,
                                       root_fs=build.root_fs, unpriv=True, mounts=mounts, network=False,
                                       env={"CCACHE_DIR": CCACHE_DIR})
         collector = list(sink.tail)
@@ -107,8 +107,8 @@ def debmock_post_build(root: Root, build: BuildContext) -> None:
 
 
 @hookimpl
-def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if kinds & {"c-cache", "ccache", "cache", "all"}:
-        from deb_mock.layers import remove_tree
+        from deb_mock.layerstore import remove_tree
 
         remove_tree(cache_root(root))

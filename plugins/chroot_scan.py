@@ -13,14 +13,14 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
-from deb_mock.sandbox.spec import Bind, Mount, Tmpfs
+from deb_mock.sandbox.spec import RUN_DIR, Bind, with_run_dir
 
 if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "chroot_scan"
-SCAN_OUT = "/run/deb-mock/scan"
+SCAN_OUT = f"{RUN_DIR}/scan"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +56,13 @@ def scan_command(settings: Settings) -> list[str]:
 
 
 @hookimpl
-def debmock_post_build(root: Root, build: BuildContext) -> None:
+def debmock_post_build(root: RootServices, build: BuildContext) -> None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     if settings.only_failed and build.success:
         return
     target = build.resultdir / "chroot_scan"
     target.mkdir(exist_ok=True)
-    mounts: list[Mount] = [Tmpfs("/run/deb-mock", size="1M"), Bind(str(target.resolve()), SCAN_OUT, readonly=False)]
+    mounts = with_run_dir(Bind(str(target.resolve()), SCAN_OUT, readonly=False))
     found = root.checked_run(scan_command(settings), "chroot-scan", root_fs=build.root_fs, mounts=mounts,
                              network=False)
     if not [line for line in found if line.strip()]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from deb_mock import hookimpl
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "hw_info"
 
@@ -71,15 +71,15 @@ def describe_host(storage: Path) -> list[str]:
 
 
 @hookimpl
-def debmock_enter(root: Root, purpose: str) -> None:
+def debmock_enter(root: RootServices, purpose: str) -> None:
     _write(root)
 
 
 @hookimpl
-def debmock_root_initialized(root: Root, restored: bool) -> None:
+def debmock_root_initialized(root: RootServices, restored: bool) -> None:
     _write(root)
 
 
-def _write(root: Root) -> None:
+def _write(root: RootServices) -> None:
     lines = describe_host(Path(root.config.basedir))
     (root.resultdir / "hw_info.log").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ from deb_mock import hookimpl
 
 if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "lintian"
 
@@ -44,7 +44,7 @@ def lintian_command(settings: Settings, changes: str) -> list[str]:
 
 
 @hookimpl
-def debmock_post_build(root: Root, build: BuildContext) -> None:
+def debmock_post_build(root: RootServices, build: BuildContext) -> None:
     if not build.success:
         return
     settings: Settings = root.config.plugin(PLUGIN_NAME)

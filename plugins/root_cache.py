@@ -25,14 +25,15 @@ from deb_mock import hookimpl
 from deb_mock.bootstrap import bootstrap_digest
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
+from deb_mock.fileio import TEMP_INFIX, temp_name, write_atomic
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "root_cache"
 SUFFIX = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
-#: zstd's fast levels: the tarball is written on the critical path of every cold --init (--fast=4
-#: on both cores takes 1.1-1.2 s for a buildd base here against 1.5 s at -1, for a third more bytes)
+#: zstd's fast levels: the tarball is written on the critical path of every cold --init, so speed
+#: counts more than size (--fast=4 is faster than -1 for a third more bytes; see the README's benchmarks)
 COMPRESSOR = {"zstd": ["-I", "zstd --fast=4 -T0"], "gzip": ["-I", "gzip -1"], "none": []}
 DECOMPRESSOR = {"zstd": ["-I", "zstd -d -T0"], "gzip": ["-I", "gzip -d"], "none": []}
 
@@ -59,7 +60,7 @@ def debmock_scrub_kinds() -> list[str]:
     return ["root-cache", "cache"]
 
 
-def cache_dir(root: Root) -> Path:
+def cache_dir(root: RootServices) -> Path:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return Path(settings.dir) if settings.dir else Path(root.config.cache_topdir) / root.config.name / "root_cache"
 
@@ -77,7 +78,7 @@ def tar_extract_command(tarball: Path, target: Path, compression: str) -> list[s
 
 
 @contextlib.contextmanager
-def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[int]:
+def cache_lock(root: RootServices, path: Path, exclusive: bool) -> Iterator[int]:
     """flock on the cache entry's lock file, saying so when it has to wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -93,14 +94,14 @@ def cache_lock(root: Root, path: Path, exclusive: bool) -> Iterator[int]:
         os.close(fd)
 
 
-def _run_tar(root: Root, argv: list[str], stage: str) -> None:
+def _run_tar(root: RootServices, argv: list[str], stage: str) -> None:
     with root.logs.sink(stage) as sink:
         returncode = root.run_on_host(argv, sink)
     if returncode != 0:
         raise RootError(f"{stage}: tar failed with exit code {returncode}:\n" + "\n".join(sink.tail[-5:]))
 
 
-def _entry(root: Root) -> tuple[Path, Path, Path, str]:
+def _entry(root: RootServices) -> tuple[Path, Path, Path, str]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     key = bootstrap_digest(root.config)
     directory = cache_dir(root)
@@ -109,7 +110,7 @@ def _entry(root: Root) -> tuple[Path, Path, Path, str]:
 
 
 @hookimpl
-def debmock_root_restore(root: Root, target: Path) -> str | None:
+def debmock_root_restore(root: RootServices, target: Path) -> str | None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     tarball, meta_path, lock, compression = _entry(root)
     if not meta_path.exists():
@@ -146,11 +147,11 @@ def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
 
 
 @hookimpl
-def debmock_root_initialized(root: Root, restored: bool) -> None:
+def debmock_root_initialized(root: RootServices, restored: bool) -> None:
     if restored:
         lists = root.plugin_state.get(PLUGIN_NAME, {}).get("lists_updated")
         if lists:
-            root.update_base_info(lists_updated=lists)
+            root.store.update_base_info(lists_updated=lists)
         return
     if root.config.offline:
         return  # prepared without package lists: not a base to hand to online runs
@@ -160,14 +161,14 @@ def debmock_root_initialized(root: Root, restored: bool) -> None:
         root.console.warn(f"the root cache could not be written ({exc}); the root itself is ready")
 
 
-def _save(root: Root) -> None:
+def _save(root: RootServices) -> None:
     tarball, meta_path, lock, compression = _entry(root)
     with cache_lock(root, lock, exclusive=True), root.logs.stage("root-cache-save"):
         if meta_path.exists() and tarball.exists():
             return  # a concurrent run of the same config wrote it meanwhile
-        for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*.tmp-*"):
+        for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*{TEMP_INFIX}*"):
             stale.unlink()  # left by a killed writer: the lock says nobody writes now
-        tmp = tarball.with_name(f"{tarball.name}.tmp-{os.getpid()}")
+        tmp = temp_name(tarball)
         try:
             _run_tar(root, tar_create_command(root.paths.base, tmp, compression), "root-cache-save")
             with tmp.open("rb") as handle:
@@ -179,14 +180,12 @@ def _save(root: Root) -> None:
         meta = {"sha256": digest, "size": tarball.stat().st_size, "created": time.time(),
                 "key": bootstrap_digest(root.config), "suite": root.config.suite,
                 "architecture": root.config.architecture}
-        meta_tmp = meta_path.with_name(f"{meta_path.name}.tmp-{os.getpid()}")
-        meta_tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        os.replace(meta_tmp, meta_path)
-    root.update_base_info(content_id=digest)
+        write_atomic(meta_path, json.dumps(meta, indent=2))
+    root.store.update_base_info(content_id=digest)
 
 
 @hookimpl
-def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if not kinds & {"root-cache", "cache", "all"}:
         return
     directory = cache_dir(root)

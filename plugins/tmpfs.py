@@ -28,7 +28,7 @@ from deb_mock.errors import ConfigError
 from deb_mock.sandbox.spec import Mount, Tmpfs
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 PLUGIN_NAME = "tmpfs"
 _SIZE = re.compile(r"^(\d+[kmgKMG]?|\d{1,3}%)$")
@@ -62,7 +62,7 @@ def debmock_config_sections() -> dict[str, type]:
 
 
 @hookimpl
-def debmock_configure(root: Root) -> None:
+def debmock_configure(root: RootServices) -> None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     if not _SIZE.match(settings.upper_size):
         raise ConfigError(f"plugins.tmpfs: upper_size '{settings.upper_size}' is not a tmpfs size (4G, 50%)")
@@ -74,13 +74,13 @@ def debmock_configure(root: Root) -> None:
 
 
 @hookimpl
-def debmock_mounts(root: Root, purpose: str) -> list[Mount]:
+def debmock_mounts(root: RootServices, purpose: str) -> list[Mount]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return [Tmpfs(e.target, size=e.size, mode=e.mode) for e in settings.mounts]
 
 
 @hookimpl
-def debmock_session_mounts(root: Root) -> list[Tmpfs]:
+def debmock_session_mounts(root: RootServices) -> list[Tmpfs]:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     if not settings.upper:
         return []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from deb_mock.config.schema import Config
 from deb_mock.config.typed import build_dataclass, where
 from deb_mock.config.yamlsource import KeyPath, Layer, load_yaml_layer, merge_layers, set_dotted
 from deb_mock.errors import ConfigError
+from deb_mock.names import is_safe_name
 from deb_mock.resources import user_config_file
 
 BUILTIN = "built-in default"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +66,7 @@ def load_config(
     if not config.name:
         config = dataclasses.replace(config, name=config_file.stem)
         merged.origins[("name",)] = f"{config_file} (file name)"
-    if not _NAME_RE.match(config.name):
+    if not is_safe_name(config.name):
         raise ConfigError(f"{where(merged.origins, ('name',))}: '{config.name}' is not a valid root name")
     digest = hashlib.sha256(
         json.dumps(merged.data, sort_keys=True, default=str).encode()

@@ -3,8 +3,8 @@
 This file is executed as a script (``python -I -S init.py SPEC``) by the
 sandbox runner, not imported: it uses only the standard library so that it
 starts in a few milliseconds and does not depend on how deb-mock was
-installed. It does all namespace and mount work in one process (FACTS.md:
-a shell script of mount calls costs ten times more).
+installed. It does all namespace and mount work in one process: a shell
+script of mount calls costs ten times more (see the README's benchmarks).
 
 Process tree of one run::
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
-from deb_mock.errors import Interrupted, SandboxError
+from deb_mock.errors import SandboxError
 from deb_mock.sandbox.spec import SandboxSpec
 
 INIT_SCRIPT = Path(__file__).with_name("init.py")
@@ -169,6 +169,17 @@ class LineSplitter:
         """Nothing to refresh by default."""
 
 
+class LineCollector(LineSplitter):
+    """An output sink that keeps every line (for listings read back by deb-mock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+
 def _wait(process: subprocess.Popen[bytes]) -> int:
     try:
         return process.wait()
@@ -214,7 +225,3 @@ def _raise_setup_error(read_fd: int) -> None:
         message = data.decode("utf-8", "replace")
     raise SandboxError(f"sandbox set-up failed: {message}")
 
-
-def interrupted_error() -> Interrupted:
-    """The error raised when the user interrupts a run."""
-    return Interrupted("interrupted: the run was stopped and its sandbox removed")

@@ -13,9 +13,10 @@ import json
 from collections.abc import Mapping
 from typing import Literal
 
-#: the device nodes bind-mounted from the host into the root's private /dev
-DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+#: the PATH of every command run in a root (Debian's default for root)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: where a run's helper mounts (sources, results, local .debs, copies) appear inside a root
+RUN_DIR = "/run/deb-mock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,15 @@ class Tmpfs:
 
 
 Mount = Bind | Tmpfs
+
+
+def with_run_dir(*mounts: Mount) -> list[Mount]:
+    """``mounts`` (binds below RUN_DIR) preceded by the small tmpfs that holds them.
+
+    RUN_DIR is a fresh tmpfs in every entry that uses it, so helper mounts
+    never leave mount points behind in the root's own /run.
+    """
+    return [Tmpfs(RUN_DIR, size="1M"), *mounts]
 
 
 @dataclasses.dataclass(frozen=True)

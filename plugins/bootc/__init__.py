@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
 from deb_mock.errors import ResultDirError, UsageError
-from deb_mock.layers import remove_tree
+from deb_mock.layerstore import remove_tree
 from deb_mock.result import Artifact
 
 from .settings import PLUGIN_NAME, Settings
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False}
 
@@ -65,13 +65,13 @@ def debmock_scrub_kinds() -> list[str]:
 
 
 @hookimpl
-def debmock_scrub(root: Root, kinds: frozenset[str]) -> None:
+def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if kinds & {"bootc", "all"}:
         remove_tree(root.paths.top / "bootc")
 
 
 @hookimpl
-def debmock_run_mode(root: Root, mode: str, args: argparse.Namespace) -> int | None:
+def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) -> int | None:
     if mode not in MODES:
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deb_mock.digests import file_digest
 from deb_mock.errors import UsageError
+from deb_mock.sandbox.spec import DEFAULT_PATH
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -52,7 +53,7 @@ class Destination:
 
 
 def tar_command(tree: str, output: str, epoch: int, names: list[str]) -> list[str]:
-    """GNU tar options that give the same bytes for the same tree (shared/FACTS: reproducible images)."""
+    """GNU tar options that give the same bytes for the same tree (GNU tar's reproducible-archive options)."""
     return ["tar", "--create", "--format=pax", "--sort=name", "--numeric-owner", f"--mtime=@{epoch}",
             "--clamp-mtime", "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
             "--xattrs", "--xattrs-include=*", "--acls",
@@ -85,7 +86,7 @@ def write_layout(layout: Path, layer: Path, diff_id: str, compression: str, *, a
         "architecture": GOARCH.get(arch, arch),
         "os": "linux",
         "config": {"Labels": labels, "Cmd": ["/sbin/init"],
-                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                   "Env": [f"PATH={DEFAULT_PATH}"]},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
         "history": [{"created": created, "created_by": "deb-mock --bootc-container"}],
     }

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING
 
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
-from deb_mock.layers import remove_tree
+from deb_mock.layerstore import remove_tree
 from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
 from . import disk, oci, transforms
-from .layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
+from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
 from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
+from .stage_dirs import StageDirs
 
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
@@ -52,7 +53,7 @@ class Tree:
 class Pipeline:
     """The stages of one bootc run on one root."""
 
-    def __init__(self, root: Root) -> None:
+    def __init__(self, root: RootServices) -> None:
         self.root = root
         self.settings: Settings = root.config.plugin(PLUGIN_NAME)
         self.top = root.paths.top / "bootc"
@@ -82,33 +83,11 @@ class Pipeline:
         return self.root.checked_run(argv, stage, root_fs=root_fs, network=False, mounts=mounts,
                                      env=self.env(epoch), keep=2000)
 
-    def cached(self, kind: str, key: str) -> Path | None:
-        """A finished stage result ``<bootc>/<kind>/<key>`` (with its done.json), if caching is on."""
-        path = self.top / kind / key
-        return path if self.settings.cache and (path / "done.json").is_file() else None
-
-    def fresh_dir(self, kind: str, key: str) -> Path:
-        """An empty directory for a stage result (an unfinished one of the same inputs is removed)."""
-        path = self.top / kind / key
-        if path.exists():
-            remove_tree(path)
-        path.mkdir(parents=True)
-        return path
-
-    @staticmethod
-    def finish_dir(path: Path, info: dict[str, object]) -> None:
-        """Record a stage result as complete; results of other inputs are stale now and removed.
-
-        Until this point the previous result stays, so a failed run (a disk
-        size too small, say) never costs the cache.
-        """
-        done = path / "done.json"
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, sort_keys=True))
-        os.replace(tmp, done)
-        for other in path.parent.iterdir():
-            if other != path:
-                remove_tree(other)
+    def cached(self, kind: str, key: str) -> tuple[Path, dict[str, object]] | None:
+        """A finished stage result ``<bootc>/<kind>/<key>`` and its record, if caching is on."""
+        stage = StageDirs(self.top, kind)
+        info = stage.finished(key) if self.settings.cache else None
+        return None if info is None else (stage.path(key), info)
 
     # -- stage 1: the image layer and the tools layer -------------------------------------------
 
@@ -181,16 +160,16 @@ class Pipeline:
     def tree(self) -> Tree:
         """The image as a plain directory, configured (users, hostname) and transformed for ostree."""
         image = self.image()
-        s = self.settings
-        key = digest_of(TREE_FORMAT, image.info["key"], s.hostname, s.root_password, s.lock_root,
-                        [dataclasses.asdict(u) for u in s.users])
+        settings = self.settings
+        key = digest_of(TREE_FORMAT, image.info["key"], settings.hostname, settings.root_password, settings.lock_root,
+                        [dataclasses.asdict(u) for u in settings.users])
         kver, epoch = str(image.info["kver"]), int(image.info["epoch"])
         done = self.cached("tree", key)
         if done is not None:
-            return Tree(done / "root", key, kver, epoch)
+            return Tree(done[0] / "root", key, kver, epoch)
         with self.root.logs.stage("bootc-tree"):
             self.root.console.info("bootc: materialising and transforming the image tree")
-            top = self.fresh_dir("tree", key)
+            top = StageDirs(self.top, "tree").fresh(key)
             tree = top / "root"
             tree.mkdir(mode=0o755)
             scratch = self.root.new_scratch("bootc-copy", image.stack())
@@ -207,22 +186,22 @@ class Pipeline:
                 transforms.apply_all(tree, kver, epoch)
             except OSError as exc:
                 raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
-            self.finish_dir(top, {"key": key, "kver": kver, "epoch": epoch})
+            StageDirs(self.top, "tree").finish(top, {"key": key, "kver": kver, "epoch": epoch})
         return Tree(tree, key, kver, epoch)
 
     def _configure(self, tree: Path, epoch: int) -> None:
         """Hostname, root's password and the users, with the image's own shadow tools (in a chroot of the tree)."""
-        s = self.settings
-        (tree / "etc/hostname").write_text(s.hostname + "\n")
+        settings = self.settings
+        (tree / "etc/hostname").write_text(settings.hostname + "\n")
         hosts = tree / "etc/hosts"
-        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{s.hostname}\n::1\tlocalhost ip6-localhost\n")
+        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost\n")
         chroot = DirectoryRoot(str(tree), str(self.root.paths.mountpoint))
 
         def run(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
             return self.root.checked_run(argv, "bootc-users", root_fs=chroot, network=False,
                                          env={**self.env(epoch), **(env or {})})
 
-        for user in s.users:
+        for user in settings.users:
             argv = ["useradd", "--create-home", "--shell", user.shell]
             if user.uid is not None:
                 argv += ["--uid", str(user.uid)]
@@ -233,11 +212,11 @@ class Pipeline:
                 run(["usermod", "--password", self._hash(user.password, user.name, run), "--", user.name])
             if user.ssh_keys:
                 self._authorized_keys(tree, user.name, user.ssh_keys)
-        if s.root_password:
-            run(["usermod", "--password", self._hash(s.root_password, "root", run), "root"])
-        if s.lock_root:
+        if settings.root_password:
+            run(["usermod", "--password", self._hash(settings.root_password, "root", run), "root"])
+        if settings.lock_root:
             run(["usermod", "--lock", "root"])
-        elif not s.root_password:
+        elif not settings.root_password:
             run(["passwd", "--delete", "root"])
 
     @staticmethod
@@ -363,16 +342,17 @@ class Pipeline:
 
     def disk_raw(self, checksum: str, repo: Path) -> tuple[Path, dict[str, object]]:
         """The raw disk of ``checksum`` (cached on the commit and the disk settings)."""
-        s = self.settings
+        settings = self.settings
         tools = self.tools()
-        key = digest_of(DISK_FORMAT, checksum, tools.info["key"], s.disk_size, s.esp_size, s.kernel_args,
-                        s.os_name, s.remote, s.update_url, s.gpg_verify, self.ref, self.arch)
+        key = digest_of(DISK_FORMAT, checksum, tools.info["key"], settings.disk_size, settings.esp_size,
+                        settings.kernel_args, settings.os_name, settings.remote, settings.update_url,
+                        settings.gpg_verify, self.ref, self.arch)
         done = self.cached("disk", key)
         if done is not None:
-            return done / "disk.raw", json.loads((done / "done.json").read_text())
+            return done[0] / "disk.raw", done[1]
         with self.root.logs.stage("bootc-disk"):
             self.root.console.info("bootc: deploying the commit and writing the disk image")
-            work = self.fresh_dir("disk", key)
+            work = StageDirs(self.top, "disk").fresh(key)
             ids = disk.DiskIds.derive(f"{checksum}/{key}")
             epoch = int(self.image().info["epoch"])
             mounts: list[Mount] = [Bind(str(repo), IN_REPO), Bind(str(work), IN_WORK, readonly=False)]
@@ -384,7 +364,7 @@ class Pipeline:
             sysroot = f"{IN_WORK}/sysroot"
             self._deploy(run, work, sysroot, checksum, ids)
             needed = transforms.tree_size(work / "sysroot")
-            geometry = disk.Geometry.plan(s.disk_size, s.esp_size, needed)
+            geometry = disk.Geometry.plan(settings.disk_size, settings.esp_size, needed)
             syslinux = (work / "sysroot/boot/loader/syslinux.cfg").read_text()
             efi_target, efi_name = disk.EFI_BINARY[self.arch]
             (work / "grub.cfg").write_text(disk.grub_stub(ids, disk.syslinux_root_for(syslinux)))
@@ -413,31 +393,31 @@ class Pipeline:
                 "key": key, "commit": checksum, "disk_size": geometry.total, "deployment_size": needed,
                 "root_fs_uuid": ids.root_fs, "esp_volume_id": ids.esp_volume, "raw_sha256": file_digest(raw),
             }
-            self.finish_dir(work, info)
+            StageDirs(self.top, "disk").finish(work, info)
         return raw, info
 
     def _deploy(self, run: Callable[..., list[str]], work: Path, sysroot: str, checksum: str,
                 ids: disk.DiskIds) -> None:
         """An ostree sysroot with the commit deployed from ``REMOTE:REF``, ready for `ostree admin upgrade`."""
-        s = self.settings
+        settings = self.settings
         (work / "sysroot").mkdir()
         repo = f"--repo={sysroot}/ostree/repo"
         run(["ostree", "admin", "init-fs", "--modern", sysroot])
-        run(["ostree", "admin", "os-init", f"--sysroot={sysroot}", s.os_name])
+        run(["ostree", "admin", "os-init", f"--sysroot={sysroot}", settings.os_name])
         run(["ostree", repo, "config", "set", "sysroot.bootloader", "syslinux"])
-        run(["ostree", repo, "remote", "add", f"--set=gpg-verify={'true' if s.gpg_verify else 'false'}",
-             s.remote, s.update_url, self.ref])
+        run(["ostree", repo, "remote", "add", f"--set=gpg-verify={'true' if settings.gpg_verify else 'false'}",
+             settings.remote, settings.update_url, self.ref])
         run(["ostree", repo, "pull-local", IN_REPO, checksum])
-        run(["ostree", repo, "refs", f"--create={s.remote}:{self.ref}", checksum])
+        run(["ostree", repo, "refs", f"--create={settings.remote}:{self.ref}", checksum])
         boot = work / "sysroot/boot"
         (boot / "loader.0").mkdir(parents=True, exist_ok=True)
         (boot / "loader.0/syslinux.cfg").write_text(disk.SYSLINUX_SEED)
         (boot / "loader").symlink_to("loader.0")
         (boot / "syslinux").mkdir(exist_ok=True)
         (boot / "syslinux/syslinux.cfg").symlink_to("../loader/syslinux.cfg")
-        kargs = [f"--karg={arg}" for arg in disk.kernel_args(s.kernel_args, ids)]
-        run(["ostree", "admin", "deploy", f"--sysroot={sysroot}", f"--os={s.os_name}", *kargs,
-             f"{s.remote}:{self.ref}"])
+        kargs = [f"--karg={arg}" for arg in disk.kernel_args(settings.kernel_args, ids)]
+        run(["ostree", "admin", "deploy", f"--sysroot={sysroot}", f"--os={settings.os_name}", *kargs,
+             f"{settings.remote}:{self.ref}"])
 
     def write_disk(self, out: Path, repo: Path, checksum: str) -> dict[str, object]:
         """The disk image at ``out`` in the format its extension names, written atomically."""
@@ -460,42 +440,42 @@ class ContainerStage:
     """Stage 4b: the OCI image of a commit's tree (cached on the tree, the commit and the settings)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        self.p = pipeline
+        self.pipeline = pipeline
 
     def build(self, checksum: str) -> tuple[Path, dict[str, object]]:
-        p, s = self.p, self.p.settings
-        tree = p.tree()
-        tools = p.tools()
-        key = digest_of(OCI_FORMAT, tree.key, checksum, tools.info["key"], s.oci_compression)
-        done = p.cached("oci", key)
+        pipeline, settings = self.pipeline, self.pipeline.settings
+        tree = pipeline.tree()
+        tools = pipeline.tools()
+        key = digest_of(OCI_FORMAT, tree.key, checksum, tools.info["key"], settings.oci_compression)
+        done = pipeline.cached("oci", key)
         if done is not None:
-            return done / "layout", json.loads((done / "done.json").read_text())
-        with p.root.logs.stage("bootc-oci"):
-            p.root.console.info(f"bootc: writing the OCI image ({s.oci_compression} layer)")
-            work = p.fresh_dir("oci", key)
+            return done[0] / "layout", done[1]
+        with pipeline.root.logs.stage("bootc-oci"):
+            pipeline.root.console.info(f"bootc: writing the OCI image ({settings.oci_compression} layer)")
+            work = StageDirs(pipeline.top, "oci").fresh(key)
             mounts: list[Mount] = [Bind(str(tree.path), IN_TREE), Bind(str(work), IN_WORK, readonly=False)]
             names = sorted(os.listdir(tree.path))
-            p.run_tool(oci.tar_command(IN_TREE, f"{IN_WORK}/layer.tar", tree.epoch, names), "bootc-oci", mounts,
+            pipeline.run_tool(oci.tar_command(IN_TREE, f"{IN_WORK}/layer.tar", tree.epoch, names), "bootc-oci", mounts,
                        tree.epoch)
             diff_id = file_digest(work / "layer.tar")
-            if s.oci_compression == "none":
+            if settings.oci_compression == "none":
                 layer = work / "layer.tar"
             else:
-                suffix = {"gzip": ".gz", "zstd": ".zst"}[s.oci_compression]
-                p.run_tool(["/bin/sh", "-c", '"$@" < "$0.tar" > "$0.tar.part"', f"{IN_WORK}/layer",
-                            *oci.COMPRESS[s.oci_compression]], "bootc-oci", mounts, tree.epoch)
+                suffix = {"gzip": ".gz", "zstd": ".zst"}[settings.oci_compression]
+                pipeline.run_tool(["/bin/sh", "-c", '"$@" < "$0.tar" > "$0.tar.part"', f"{IN_WORK}/layer",
+                            *oci.COMPRESS[settings.oci_compression]], "bootc-oci", mounts, tree.epoch)
                 (work / "layer.tar").unlink()
                 layer = work / f"layer.tar{suffix}"
                 (work / "layer.tar.part").rename(layer)
             labels = {"containers.bootc": "1", "ostree.bootable": "1", "ostree.linux": tree.kver,
-                      "ostree.commit": checksum, "ostree.ref": p.ref,
-                      "org.opencontainers.image.version": f"{p.root.config.suite}.{tree.epoch}"}
-            digest = oci.write_layout(work / "layout", layer, diff_id, s.oci_compression, arch=p.arch,
-                                      epoch=tree.epoch, labels=labels, tag=s.oci_tag)
+                      "ostree.commit": checksum, "ostree.ref": pipeline.ref,
+                      "org.opencontainers.image.version": f"{pipeline.root.config.suite}.{tree.epoch}"}
+            digest = oci.write_layout(work / "layout", layer, diff_id, settings.oci_compression, arch=pipeline.arch,
+                                      epoch=tree.epoch, labels=labels, tag=settings.oci_tag)
             info: dict[str, object] = {"key": key, "commit": checksum, "manifest_digest": digest,
                                        "layer_diff_id": f"sha256:{diff_id}"}
-            p.finish_dir(work, info)
-        p.root.discard_scratch("bootc-tools")
+            StageDirs(pipeline.top, "oci").finish(work, info)
+        pipeline.root.discard_scratch("bootc-tools")
         return work / "layout", info
 
     def export(self, dest: oci.Destination, checksum: str) -> dict[str, object]:
@@ -503,36 +483,38 @@ class ContainerStage:
 
         The tag lives only in index.json, so another tag costs a copy, not a new layer.
         """
-        p = self.p
+        pipeline = self.pipeline
         layout, info = self.build(checksum)
-        staging = p.top / "oci-export"
+        staging = pipeline.top / "oci-export"
         if staging.exists():
             remove_tree(staging)
         parent = dest.path.parent
         tmp = parent / f".{dest.path.name}.tmp-{os.getpid()}"
-        mounts: list[Mount] = [Bind(str(p.top), IN_TREE, readonly=False), Bind(str(parent), IN_OUT, readonly=False)]
-        epoch = p.tree().epoch
+        mounts: list[Mount] = [Bind(str(pipeline.top), IN_TREE, readonly=False),
+                               Bind(str(parent), IN_OUT, readonly=False)]
+        epoch = pipeline.tree().epoch
         inside = f"{IN_TREE}/{staging.name}"
-        with p.root.logs.stage("bootc-export"):
+        with pipeline.root.logs.stage("bootc-export"):
             try:
-                p.run_tool(["cp", "--recursive", "--link", "--", f"{IN_TREE}/{layout.relative_to(p.top)}", inside],
-                           "bootc-export", mounts, epoch)
+                cached = f"{IN_TREE}/{layout.relative_to(pipeline.top)}"
+                pipeline.run_tool(["cp", "--recursive", "--link", "--", cached, inside], "bootc-export", mounts, epoch)
                 oci.retag(staging, dest.tag)
                 if dest.transport == "oci":
-                    p.run_tool(["cp", "--recursive", "--", inside, f"{IN_OUT}/{tmp.name}"], "bootc-export", mounts,
-                               epoch)
+                    pipeline.run_tool(["cp", "--recursive", "--", inside, f"{IN_OUT}/{tmp.name}"], "bootc-export",
+                                      mounts, epoch)
                 else:
-                    p.run_tool(["tar", "--create", "--format=pax", "--sort=name", "--numeric-owner", "--owner=0",
-                                "--group=0", f"--mtime=@{epoch}", "--pax-option=delete=atime,delete=ctime",
-                                "--directory", inside, "--file", f"{IN_OUT}/{tmp.name}", "."],
-                               "bootc-export", mounts, epoch)
+                    pipeline.run_tool(["tar", "--create", "--format=pax", "--sort=name", "--numeric-owner",
+                                       "--owner=0", "--group=0", f"--mtime=@{epoch}",
+                                       "--pax-option=delete=atime,delete=ctime",
+                                       "--directory", inside, "--file", f"{IN_OUT}/{tmp.name}", "."],
+                                      "bootc-export", mounts, epoch)
                 _replace(tmp, dest.path)
             finally:
                 if tmp.exists() or tmp.is_symlink():
                     remove_tree(tmp)
                 if staging.exists():
                     remove_tree(staging)
-                p.root.discard_scratch("bootc-tools")
+                pipeline.root.discard_scratch("bootc-tools")
         return {**info, "destination": str(dest)}
 
 

@@ -19,7 +19,7 @@ import os
 import stat
 from pathlib import Path
 
-from deb_mock.layers import remove_tree
+from deb_mock.layerstore import remove_tree
 
 #: directories moved under /var (ostree keeps only /usr and /etc from a commit; /var is the machine's)
 VAR_LINKS = {"home": "var/home", "root": "var/roothome", "opt": "var/opt", "srv": "var/srv", "mnt": "var/mnt",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from deb_mock.plugins.bootc import disk, oci, qemu, transforms
-from deb_mock.plugins.bootc.layers import digest_of, newest_changelog, tree_fingerprint
+from deb_mock.plugins.bootc.image_layers import digest_of, newest_changelog, tree_fingerprint
 
 from deb_mock.errors import ConfigError, UsageError
 

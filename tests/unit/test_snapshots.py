@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deb_mock.errors import UsageError
-from deb_mock.layers import LayerStore, RootPaths
+from deb_mock.layerstore import LayerStore, RootPaths
 
 
 @pytest.fixture

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from deb_mock.sandbox.spec import DEFAULT_PATH, RUN_DIR
 from deb_mock.source import SourcePackage
 
 #: where sources are unpacked (the path Debian's buildds use, so builds reproduce theirs)
 BUILD_TOP = "/build/reproducible-path"
 #: where the .dsc and its files appear inside the root during a build
-SOURCE_MOUNT = "/run/deb-mock/src"
+SOURCE_MOUNT = f"{RUN_DIR}/src"
 #: where the result directory appears inside the root while results are copied out
-RESULT_MOUNT = "/run/deb-mock/out"
+RESULT_MOUNT = f"{RUN_DIR}/out"
 #: local repository of --extra-package and --chain results, inside the build's root
 EXTRA_REPO = "/var/lib/deb-mock-extra"
 EXTRA_LIST = "/etc/apt/sources.list.d/deb-mock-extra.list"
@@ -81,7 +82,7 @@ def build_environment(options: BuildOptions, build_user: str) -> dict[str, str]:
     changelog exactly as on Debian's buildds.
     """
     env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH": DEFAULT_PATH,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "HOME": "/sbuild-nonexistent",

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deb_mock import apt
-from deb_mock.layers import remove_tree
 from deb_mock.sandbox.spec import OverlayRoot
 
+from .stage_dirs import StageDirs
+
 if TYPE_CHECKING:
-    from deb_mock.root import Root
+    from deb_mock.services import RootServices
 
 #: bump when what goes into a layer changes, so that old layers are rebuilt
 LAYER_FORMAT = 1
@@ -57,10 +58,10 @@ def tree_fingerprint(top: Path) -> str:
     return digest.hexdigest()
 
 
-def root_fingerprint(root: Root) -> str:
+def root_fingerprint(root: RootServices) -> str:
     """What the root holds now: its base's content id, its snapshot layers and its upper."""
     state = root.store.state()
-    parts: list[object] = [root.base_content_id, state.get("base", {}).get("bootstrap_digest")]
+    parts: list[object] = [root.store.base_content_id(), state.get("base", {}).get("bootstrap_digest")]
     for name in state.get("layers", []):
         parts.append([name, tree_fingerprint(root.paths.layers / name)])
     parts.append(tree_fingerprint(root.paths.upper))
@@ -103,23 +104,18 @@ class Layer:
 class LayerCache:
     """Layers of one kind (``image`` or ``tools``) under ``<root>/bootc/<kind>/<key>``; only the newest is kept."""
 
-    def __init__(self, root: Root, kind: str) -> None:
+    def __init__(self, root: RootServices, kind: str) -> None:
         self.root = root
-        self.kind = kind
-        self.dir = root.paths.top / "bootc" / kind
+        self.stages = StageDirs(root.paths.top / "bootc", kind)
 
     def lookup(self, key: str, lowers: tuple[str, ...]) -> Layer | None:
-        done = self.dir / key / "done.json"
-        if not done.is_file():
-            return None
-        return Layer(self.dir / key, lowers, json.loads(done.read_text()))
+        info = self.stages.finished(key)
+        return None if info is None else Layer(self.stages.path(key), lowers, info)
 
     def fresh(self, key: str, lowers: tuple[str, ...]) -> Layer:
         """An empty layer for ``key`` (an unfinished one of the same key is removed)."""
-        top = self.dir / key
-        if top.exists():
-            remove_tree(top)
-        (top / "upper").mkdir(parents=True, mode=0o755)
+        top = self.stages.fresh(key)
+        (top / "upper").mkdir(mode=0o755)
         (top / "work").mkdir(mode=0o700)
         return Layer(top, lowers, {})
 
@@ -130,13 +126,7 @@ class LayerCache:
 
     def finish(self, layer: Layer, info: dict[str, Any]) -> Layer:
         """Record the layer as complete; until then a crash leaves it to be rebuilt."""
-        done = layer.top / "done.json"
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, sort_keys=True))
-        os.replace(tmp, done)
-        for other in self.dir.iterdir():  # layers of other inputs are stale now
-            if other != layer.top:
-                remove_tree(other)
+        self.stages.finish(layer.top, info)
         return Layer(layer.top, layer.lowers, info)
 
     def install(self, layer: Layer, packages: tuple[str, ...], stage: str) -> None:
@@ -146,6 +136,5 @@ class LayerCache:
         an initramfs in /boot: the image stage makes the one it boots with.
         """
         root_fs = self.overlay(layer)
-        if not self.root.config.offline and self.root.lists_are_stale():
-            self.root.apt_run(apt.update_command(), f"{stage}-update", root_fs=root_fs)
+        self.root.refresh_lists_if_stale(root_fs)
         self.root.apt_run(apt.install_command(packages), stage, root_fs=root_fs, env={"INITRD": "No"})

@@ -1,4 +1,4 @@
-"""deb_mock.layers: a root's paths, its state.json and its layer stack."""
+"""deb_mock.layerstore: a root's paths, its state.json and its layer stack."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deb_mock.errors import RootError
-from deb_mock.layers import STATE_VERSION, LayerStore, RootPaths, remove_tree
+from deb_mock.layerstore import STATE_VERSION, LayerStore, RootPaths, remove_tree
 from deb_mock.sandbox.spec import OverlayRoot
 
 
@@ -152,7 +152,7 @@ def test_remove_leftovers(store: LayerStore) -> None:
     top = store.paths.top
     (top / "base.incoming-123" / "usr").mkdir(parents=True)
     (top / "base.incoming-456").mkdir()
-    (top / "state.tmp-789").write_text("{}")
+    (top / "state.json.tmp-789").write_text("{}")
     store.paths.base.mkdir()
     store.write_state({"base": {"x": 1}})
     store.remove_leftovers()

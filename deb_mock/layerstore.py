@@ -16,17 +16,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from deb_mock.errors import RootError, UsageError
+from deb_mock.fileio import TEMP_INFIX, write_atomic
+from deb_mock.names import is_safe_name
 from deb_mock.sandbox.spec import OverlayRoot
 
 STATE_VERSION = 1
-_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _FORBIDDEN_IN_PATHS = (":", ",", "\n")
 
 
@@ -97,12 +97,44 @@ class LayerStore:
     def write_state(self, state: dict[str, Any]) -> None:
         """Replace state.json atomically (temporary file, fsync, rename)."""
         state = {**state, "version": STATE_VERSION}
-        tmp = self.paths.state_file.with_suffix(f".tmp-{os.getpid()}")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.paths.state_file)
+        write_atomic(self.paths.state_file, json.dumps(state, indent=2, sort_keys=True), durable=True)
+
+    # -- the base's record: what it is and how fresh its package lists are -------------------
+
+    def update_base_info(self, **fields: object) -> None:
+        """Record facts about the base in state.json (``content_id``, ``lists_updated``)."""
+        state = self.state()
+        state["base"].update(fields)
+        self.write_state(state)
+
+    def base_info(self) -> dict[str, Any]:
+        """The base's record (empty for a root never initialised)."""
+        base = self.state().get("base", {})
+        return base if isinstance(base, dict) else {}
+
+    def base_content_id(self) -> str:
+        """The base's content id (equal for every root restored from the same root cache)."""
+        return str(self.base_info().get("content_id", ""))
+
+    def lists_stamp(self) -> str:
+        """When the base's package lists were fetched (they change only with a refresh of the base)."""
+        base = self.base_info()
+        return str(base.get("lists_updated", base.get("created", "")))
+
+    def lists_updated_at(self, *, including_upper: bool) -> float:
+        """When apt's lists were last fetched: in the base, or (``including_upper``) in the root's upper."""
+        state = self.state()
+        base = state.get("base", {})
+        updated = float(base.get("lists_updated", base.get("created", 0.0)))
+        if including_upper:
+            updated = max(updated, float(state.get("upper", {}).get("apt_updated", 0.0)))
+        return updated
+
+    def record_upper_lists_update(self) -> None:
+        """The root's upper got fresh package lists (an ``apt-get update`` in the root itself)."""
+        state = self.state()
+        state["upper"] = {**state.get("upper", {}), "apt_updated": time.time()}
+        self.write_state(state)
 
     def is_initialized(self) -> bool:
         """True once a base was completely created and recorded."""
@@ -113,7 +145,7 @@ class LayerStore:
         if not self.paths.top.is_dir():
             return
         for entry in self.paths.top.iterdir():
-            if entry.name.startswith("base.incoming-") or entry.name.startswith("state.tmp-"):
+            if entry.name.startswith(("base.incoming-", self.paths.state_file.name + TEMP_INFIX)):
                 remove_tree(entry)
         scratch = self.paths.top / "scratch"
         if scratch.is_dir():
@@ -170,7 +202,7 @@ class LayerStore:
 
     def snapshot(self, name: str) -> None:
         """Freeze the current upper into layer ``name``; a new, empty upper goes on top."""
-        if not _SNAPSHOT_NAME.match(name):
+        if not is_safe_name(name, max_length=64):
             raise UsageError(f"snapshot name '{name}': use letters, digits and . _ + - (at most 64)")
         state = self.state()
         layers = list(state.get("layers", []))

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from deb_mock.depslayers import DAY, BuildDepsCache
+from deb_mock.build_deps_cache import DAY, BuildDepsCache
 
 
 def _upper(tmp_path: Path, name: str) -> Path:

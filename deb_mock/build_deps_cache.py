@@ -36,12 +36,10 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from deb_mock.layers import remove_tree
-
-if TYPE_CHECKING:
-    from deb_mock.root import Root
+from deb_mock.config import Config
+from deb_mock.fileio import TEMP_INFIX, write_atomic
+from deb_mock.layerstore import remove_tree
 
 DAY = 86400
 #: the subdirectory of alias files (named by a declaration's digest, holding a layer's key)
@@ -79,11 +77,13 @@ class BuildDepsCache:
         self.refused = ""
 
     @classmethod
-    def of(cls, root: Root) -> BuildDepsCache:
-        return cls(Path(root.config.cache_topdir) / root.config.name / "build-deps",
-                   root.config.build_deps_max_age_days)
+    def for_config(cls, config: Config) -> BuildDepsCache:
+        """The cache shared by every root of ``config`` (``--uniqueext`` roots included)."""
+        return cls(Path(config.cache_topdir) / config.name / "build-deps", config.build_deps_max_age_days)
 
     def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
+        """A layer's key (or an alias's): the base's content id, ``planned`` (what apt would install, or a
+        build's declarations for an alias) and the content of the local packages offered."""
         digest = hashlib.sha256(base_id.encode())
         for line in planned:
             digest.update(line.encode() + b"\n")
@@ -158,14 +158,11 @@ class BuildDepsCache:
     def alias(self, declared: str, key: str) -> None:
         """Record that the declaration digest ``declared`` resolves to the layer ``key`` (best effort:
         a scrub may be emptying the cache meanwhile, and without the alias apt just resolves again)."""
-        path = self._aliases / declared
-        tmp = path.with_name(f"{declared}.tmp-{os.getpid()}")
         try:
             self._aliases.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(key, encoding="utf-8")
-            os.replace(tmp, path)
+            write_atomic(self._aliases / declared, key)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass
 
     def acquire_alias(self, declared: str) -> Lease | None:
         """The layer an alias of ``declared`` names, leased; None if there is no alias or no such layer."""
@@ -201,10 +198,7 @@ class BuildDepsCache:
                 self.refused = f"{layer}: {exc.strerror}"  # another file system: no cheap way to keep it
                 return None
             os.sync()  # installed with unsafe-io: on disk before the layer is declared complete
-            record = self._record(key)
-            tmp = record.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"created": time.time()}), encoding="utf-8")
-            os.replace(tmp, record)
+            write_atomic(self._record(key), json.dumps({"created": time.time()}))
             fcntl.flock(fd, fcntl.LOCK_SH)  # from writer to user: others may share it now
             lease, fd = Lease(layer, fd), -1
         finally:
@@ -221,7 +215,8 @@ class BuildDepsCache:
             return False
         try:
             remove_tree(self._layer(key))
-            self._record(key).with_suffix(".tmp").unlink(missing_ok=True)
+            for leftover in self.directory.glob(f"{key}.json{TEMP_INFIX}*"):
+                leftover.unlink(missing_ok=True)
             self._lock_path(key).unlink(missing_ok=True)
         finally:
             os.close(fd)
