@@ -266,7 +266,7 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
         console.info(f"killed {len(killed)} process(es) of {root.root_id}" if killed else "no processes left")
         return _emit(args, {"killed": killed}, None)
     if mode in extra_modes and not extra_modes[mode]:
-        returncode = plugins.hook.debmock_run_mode(root=root, mode=mode, args=args)
+        returncode = plugins.hook.debmock_run_mode(root=root.services, mode=mode, args=args)
         result.exit_code = int(returncode or 0)
         return result.exit_code
     return _run_root_mode(args, mode, root, result, mode in extra_modes)
@@ -295,7 +295,7 @@ def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunR
                    plugin_mode: bool = False) -> int:
     if plugin_mode:
         def action() -> int:
-            return int(root.hook.debmock_run_mode(root=root, mode=mode, args=args) or 0)
+            return int(root.hook.debmock_run_mode(root=root.services, mode=mode, args=args) or 0)
     else:
         action = _root_action(args, mode, root)
     started = time.monotonic()

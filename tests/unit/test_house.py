@@ -130,3 +130,25 @@ def test_modules_and_functions_stay_small(name: str) -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+
+
+#: what hook calls in the core may pass as ``root``: the services, never the Root with its verbs
+_SERVICES_EXPRESSIONS = {"self.services", "services", "root.services", "self"}
+
+
+def test_hooks_receive_the_services_not_the_root() -> None:
+    wrong: list[str] = []
+    for name, path in sorted(_module_files().items()):
+        if name.startswith("deb_mock.plugins"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr.startswith("debmock_")):
+                continue
+            for keyword in node.keywords:
+                passed = ast.unparse(keyword.value)
+                allowed = passed == "self" and path.name == "services.py" or \
+                    passed != "self" and passed in _SERVICES_EXPRESSIONS
+                if keyword.arg == "root" and not allowed:
+                    wrong.append(f"{path.name}:{node.lineno}: {node.func.attr}(root={passed})")
+    assert not wrong, "hooks called with something other than the root's services:\n" + "\n".join(wrong)
