@@ -27,9 +27,6 @@ EXTRA_REPO = "/var/lib/deb-mock-extra"
 EXTRA_LIST = "/etc/apt/sources.list.d/deb-mock-extra.list"
 #: packages every build needs besides its Build-Depends (as sbuild installs them)
 CORE_BUILD_PACKAGES = ("build-essential", "fakeroot")
-#: file names copied from the build directory into the result directory
-ARTIFACT_PATTERNS = ("*.deb", "*.udeb", "*.ddeb", "*.changes", "*.buildinfo")
-SOURCE_PATTERNS = ("*.dsc", "*.tar.*", "*.diff.gz")
 
 BuildSelection = Literal["any", "all", "any,all"]
 
@@ -56,6 +53,8 @@ class BuildOptions:
     enable_network: bool = False
     #: install the built packages into the root afterwards
     postinstall: bool = False
+    #: seconds dpkg-buildpackage may run (--build-timeout); None: the config's build_timeout
+    timeout: float | None = None
 
     @property
     def all_profiles(self) -> tuple[str, ...]:
@@ -138,14 +137,50 @@ def unpack_command(source: SourcePackage) -> list[str]:
     return ["dpkg-source", "--no-check", "-x", dsc_inside, f"{BUILD_TOP}/{source.build_dir_name}"]
 
 
-def collect_command(patterns: Sequence[str]) -> list[str]:
-    """Copy the build's files matching ``patterns`` from BUILD_TOP into RESULT_MOUNT."""
-    script = (
-        'set -e; cd "$1"; shift; found=0; for pattern in "$@"; do for f in $pattern; do '
-        '[ -f "$f" ] || continue; cp --no-preserve=ownership -- "$f" "' + RESULT_MOUNT + '/"; found=1; '
-        'echo "$f"; done; done; [ $found = 1 ]'
-    )
-    return ["/bin/sh", "-c", script, "sh", BUILD_TOP, *patterns]
+#: what a collected file may be called: no path, no leading dot, nothing a shell would expand
+_COLLECTED_NAME_CHARS = "A-Za-z0-9._+~:-"
+_COLLECT_SCRIPT = r"""set -e
+cd "$1"; out=$2; shift 2
+changes=""
+for pattern in "$@"; do
+  for c in $pattern; do
+    if [ -f "$c" ] && [ ! -L "$c" ]; then changes="$changes $c"; fi
+  done
+done
+set -f
+if [ -z "$changes" ]; then echo "deb-mock: the build wrote no .changes file" >&2; exit 1; fi
+listed=$(for c in $changes; do
+  printf '%s\n' "$c"
+  sed -n '/^Files:/,/^[^ ]/s/^ [^ ][^ ]* [^ ][^ ]* [^ ][^ ]* [^ ][^ ]* \([^ ][^ ]*\)$/\1/p' "$c"
+done | sort -u)
+for f in $listed; do
+  case $f in
+    */*|.*|*[!CHARS]*) echo "deb-mock: refusing the name '$f' listed in a .changes file" >&2; exit 1;;
+  esac
+  if [ -L "$f" ] || [ ! -f "$f" ]; then
+    echo "deb-mock: refusing $f: not a regular file in the build directory" >&2; exit 1
+  fi
+done
+for f in $listed; do
+  rm -f -- "$out/.$f.part"
+  cp --no-preserve=all -- "$f" "$out/.$f.part"
+  mv -fT -- "$out/.$f.part" "$out/$f"
+  echo "$f"
+done
+""".replace("CHARS", _COLLECTED_NAME_CHARS)
+
+
+def collect_command(changes_patterns: Sequence[str]) -> list[str]:
+    """Copy what the build's ``.changes`` files list (and those files) from BUILD_TOP into RESULT_MOUNT.
+
+    Only what dpkg-genchanges listed leaves the build: a file the build wrote
+    beside its results, or a listed name that is a symlink or not a regular
+    file, never reaches the result directory (a symlink or an odd name fails
+    the step). Copies drop ownership and special mode bits, and each lands
+    under a temporary name first, so a link already in the result directory
+    is replaced, never followed. Prints the names copied.
+    """
+    return ["/bin/sh", "-c", _COLLECT_SCRIPT, "sh", BUILD_TOP, RESULT_MOUNT, *changes_patterns]
 
 
 def extra_repo_script() -> list[str]:

@@ -130,7 +130,7 @@ class PackageBuilder:
         context.success = returncode == 0
         if context.success:
             with services.logs.stage("results"):
-                context.artifacts = self._collect(context.root_fs, self._result_patterns(), context.resultdir)
+                context.artifacts = self._collect(context.root_fs, ["*.changes"], context.resultdir)
         services.hook.debmock_post_build(root=services, build=context)
         if not context.success:
             log = context.resultdir / "build.log"
@@ -165,7 +165,7 @@ class PackageBuilder:
                                                   cwd=inside, env=self._environment(None))
             if returncode != 0:
                 raise BuildError(f"building the source package of {tree} failed:\n" + "\n".join(sink.tail[-20:]))
-            self._collect(root_fs, [f"{name}_*.dsc", f"{name}_*.tar.*", f"{name}_*.diff.gz"], services.resultdir)
+            self._collect(root_fs, [f"{name}_*_source.changes"], services.resultdir)
         finally:
             services.discard_scratch("buildsrc")
         dscs = sorted(services.resultdir.glob(f"{name}_{version.split(':', 1)[-1]}.dsc"))
@@ -288,6 +288,7 @@ class PackageBuilder:
         log = context.resultdir / "build.log"
         log.write_text("", encoding="utf-8")
         network = True if self.options.enable_network else None
+        timeout = self.options.timeout if self.options.timeout is not None else services.config.build_timeout
         with services.logs.sink("build", log_path=log) as sink:
             sink.line_to_log_only(f"deb-mock: building {context.source.name} {context.source.version} "
                                   f"in {context.build_dir}")
@@ -295,23 +296,17 @@ class PackageBuilder:
             sink.line_to_log_only("deb-mock: environment: " + " ".join(f"{k}={v}" for k, v in sorted(env.items())))
             returncode = services.run_in_root(argv, purpose=Purpose.BUILD, sink=sink, root_fs=context.root_fs,
                                               unpriv=True, cwd=context.build_dir, env=env, mounts=mounts,
-                                              network=network)
+                                              network=network, timeout=timeout)
             if returncode == 0 and self.options.source_only_changes:
                 argv2 = build_commands.source_only_changes_command(context.source, self.options)
                 returncode = services.run_in_root(argv2, purpose=Purpose.BUILD, sink=sink, root_fs=context.root_fs,
                                                   unpriv=True, cwd=context.build_dir, env=env, network=False)
         return returncode
 
-    def _result_patterns(self) -> list[str]:
-        patterns = list(build_commands.ARTIFACT_PATTERNS)
-        if self.options.source:
-            patterns += build_commands.SOURCE_PATTERNS
-        return patterns
-
-    def _collect(self, root_fs: RootFs, patterns: Sequence[str], resultdir: Path) -> list[Artifact]:
-        """Copy the build's files matching ``patterns`` into ``resultdir``; returns them as artifacts."""
+    def _collect(self, root_fs: RootFs, changes: Sequence[str], resultdir: Path) -> list[Artifact]:
+        """Copy what the ``.changes`` files matching ``changes`` list (and they) into ``resultdir``."""
         mounts = with_run_dir(Bind(str(resultdir.resolve()), RESULT_MOUNT, readonly=False))
-        names = self.services.checked_run(build_commands.collect_command(patterns), "results", root_fs=root_fs,
+        names = self.services.checked_run(build_commands.collect_command(changes), "results", root_fs=root_fs,
                                           mounts=mounts)
         return [Artifact.of(resultdir / name) for name in sorted(set(names)) if name.strip()]
 

@@ -131,6 +131,8 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--additional-package", action="append", default=[], metavar="PKG",
          help="install PKG besides the build dependencies (repeatable)")
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
+    bopt("--build-timeout", type=float, metavar="SECONDS",
+         help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -374,12 +376,15 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
     """The build flags as :class:`BuildOptions`."""
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if args.build_timeout is not None and args.build_timeout <= 0:
+        raise UsageError(f"--build-timeout {args.build_timeout:g}: must be more than 0 seconds")
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     arch: BuildSelection = "any" if args.arch_any else "all" if args.arch_all else "any,all"
     return BuildOptions(arch=arch, source=args.source, source_only_changes=args.source_only_changes,
                         nocheck=args.nocheck, jobs=args.jobs, profiles=profiles,
                         extra_packages=tuple(args.extra_package), additional_packages=tuple(args.additional_package),
-                        no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall)
+                        no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall,
+                        timeout=args.build_timeout)
 
 
 def _no_args(mode: str, items: list[str]) -> None:

@@ -71,6 +71,12 @@ class Interrupted(DebMockError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class TimedOut(DebMockError):
+    """A command ran longer than it was allowed (--build-timeout, a boot check)."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
 class RootError(DebMockError):
     """The root is missing, damaged or a command in it failed."""
 

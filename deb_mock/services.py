@@ -249,10 +249,12 @@ class RootServices:
         env: dict[str, str] | None = None,
         mounts: Sequence[Mount] = (),
         network: bool | None = None,
+        timeout: float | None = None,
     ) -> int:
         """Run ``argv`` in the root (or in ``root_fs``) and return its exit status.
 
         Output goes to ``sink``; ``interactive`` gives the command the caller's terminal instead.
+        After ``timeout`` seconds a captured command is stopped (TimedOut, exit 11).
         """
         spec = self.sandbox_spec(argv, purpose=purpose, root_fs=root_fs, unpriv=unpriv, cwd=cwd, env=env,
                                  mounts=mounts, network=network)
@@ -262,7 +264,7 @@ class RootServices:
             return run_interactive(spec)
         if sink is None:
             raise UsageError("run_in_root needs a sink unless interactive")
-        return run_captured(spec, sink)
+        return run_captured(spec, sink, timeout=timeout)
 
     def checked_run(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
                     network: bool | None = None, unpriv: bool = False, mounts: Sequence[Mount] = (),

@@ -89,6 +89,8 @@ class Config:
     build_deps_max_age_days: float = 15
     #: seconds to wait for a busy root's lock; empty means wait for ever
     lock_timeout: float | None = None
+    #: seconds dpkg-buildpackage may run before the build is stopped (exit 11); empty: no limit
+    build_timeout: float | None = None
     #: "root" (run as root), "rootless" (an ordinary user, inside a user namespace with
     #: subordinate ids) or "auto" (root mode when run as root, rootless otherwise)
     isolation: Literal["auto", "root", "rootless"] = "auto"

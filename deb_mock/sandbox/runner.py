@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
-from deb_mock.errors import SandboxError
+from deb_mock.errors import SandboxError, TimedOut
 from deb_mock.sandbox.spec import SandboxSpec
 
 INIT_SCRIPT = Path(__file__).with_name("init.py")
@@ -63,8 +63,13 @@ def run_interactive(spec: SandboxSpec) -> int:
     return returncode
 
 
-def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | None = None) -> int:
-    """Run with stdout and stderr merged and streamed line by line to ``sink``."""
+def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | None = None,
+                 timeout: float | None = None) -> int:
+    """Run with stdout and stderr merged and streamed line by line to ``sink``.
+
+    After ``timeout`` seconds the sandbox is stopped (SIGTERM to the command,
+    then the whole PID namespace is killed) and :class:`TimedOut` is raised.
+    """
     with _status_pipe() as (read_fd, write_fd):
         try:
             process = subprocess.Popen(
@@ -78,7 +83,10 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
             os.close(write_fd)
         try:
             assert process.stdout is not None
-            _pump(process.stdout, sink)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            if not _pump(process.stdout, sink, deadline):
+                _stop(process)
+                raise TimedOut(f"stopped after {timeout:g} seconds (the time limit)")
             returncode = _wait(process)
         except BaseException:
             _stop(process)
@@ -129,9 +137,13 @@ def _first_child(pid: int) -> int:
     return int(children[0]) if children else 0
 
 
-def _pump(stream: IO[bytes], sink: OutputSink) -> None:
+def _pump(stream: IO[bytes], sink: OutputSink, deadline: float | None = None) -> bool:
+    """Pass output on until it ends (True) or ``deadline`` (time.monotonic) passes (False)."""
     fd = stream.fileno()
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            sink.finish()
+            return False
         ready, _, _ = select.select([fd], [], [], 0.5)
         if not ready:
             sink.tick()
@@ -142,6 +154,7 @@ def _pump(stream: IO[bytes], sink: OutputSink) -> None:
         sink.data(chunk)
         sink.tick()
     sink.finish()
+    return True
 
 
 class LineSplitter:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deb_mock.errors import DebMockError, ExitCode, UsageError
+from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 
 #: UEFI firmware (the ovmf package) for amd64
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
@@ -28,10 +28,8 @@ LOGIN_PROMPT = b" login: "
 PR_SET_PDEATHSIG = 1
 
 
-class BootTimeout(DebMockError):
+class BootTimeout(TimedOut):
     """The image did not reach a login prompt in time."""
-
-    exit_code = ExitCode.TIMEOUT
 
 
 class MissingTool(DebMockError):
