@@ -15,23 +15,26 @@ The members plugins may use, and nothing else:
   ``plugin_state`` (per-run state of plugins, by plugin name);
 - running: ``run_in_root``, ``checked_run``, ``apt_run``, ``run_on_host``;
 - the root's state: ``require_initialized``, ``lists_are_stale``,
-  ``refresh_lists_if_stale``, ``new_scratch``, ``discard_scratch``.
+  ``refresh_lists_if_stale``, ``new_scratch``, ``discard_scratch``, and
+  ``tool_root`` (a throw-away root with checkers such as lintian installed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from deb_mock import apt, orphans
+from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.config import Config
 from deb_mock.errors import AptError, RootError, UsageError
 from deb_mock.foreign_arch import ensure_foreign_arch_support
@@ -345,6 +348,39 @@ class RootServices:
             self.store.update_base_info(lists_updated=time.time())
         else:
             self.apt_run(apt.update_command(), "apt-update", root_fs=root_fs)
+
+    @contextlib.contextmanager
+    def tool_root(self, name: str, packages: Sequence[str]) -> Iterator[RootFs]:
+        """A throw-away root with ``packages`` installed over the base, for tools that read build output.
+
+        Checkers such as lintian run inside the sandbox, from the root's own
+        release, never on the host. The packages live in a layer cached like
+        build dependencies (keyed by the base's content id, the packages and
+        the lists' date), so only the first use installs them; each use gets a
+        fresh upper over that layer, discarded at the end.
+        """
+        apt.check_package_names(packages)
+        cache = BuildDepsCache.for_config(self.config)
+        self.refresh_lists_if_stale(in_base=True)
+        key = cache.key(self.store.base_content_id(), ["tool layer", self.store.lists_stamp(), *sorted(packages)],
+                        [])
+        lease = cache.acquire(key)
+        try:
+            if lease is None:
+                scratch = self.new_scratch(name)
+                self.apt_run(apt.install_command(packages), f"{name}-install", root_fs=scratch)
+                if self.scratch_in_ram:
+                    yield scratch  # an upper in RAM cannot be renamed into the on-disk cache: used once
+                    return
+                lease = cache.store(key, self.store.scratch_upper(name))
+                if lease is None:
+                    yield scratch
+                    return
+            yield self.new_scratch(name, lowers=(str(lease.layer), str(self.paths.base)))
+        finally:
+            self.discard_scratch(name)
+            if lease is not None:
+                lease.release()
 
     def write_installed_packages(self, root_fs: RootFs | None = None, resultdir: Path | None = None) -> None:
         """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version."""
