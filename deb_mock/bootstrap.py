@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def deb822_with_sources(text: str) -> str:
     return "\n".join(stanzas)
 
 
-def write_in_tree(tree: Path, relative: str, content: str) -> None:
+def write_in_tree(tree: Path, relative: str, content: str, mode: int = 0o644) -> None:
     """Write a file into a base tree that is not yet a root, refusing symlinked paths.
 
     The base is fresh from mmdebstrap, but a symlink in it must never redirect
@@ -129,7 +130,24 @@ def write_in_tree(tree: Path, relative: str, content: str) -> None:
     final = path / Path(relative).name
     if final.is_symlink():
         raise RootError(f"{tree}: refusing to write {relative}: it is a symlink")
-    final.write_text(content, encoding="utf-8")
+    fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(content)
+
+
+def restrict_in_tree(tree: Path, relative: str) -> None:
+    """Make an existing file of a fresh base readable by root only (it holds credentials); never via a link."""
+    try:
+        fd = os.open(tree / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise RootError(f"{tree}: refusing to change {relative}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def configure_sources(tree: Path, config: Config) -> None:
@@ -148,6 +166,11 @@ def configure_sources(tree: Path, config: Config) -> None:
             if not sources.is_symlink():
                 relative = str(sources.relative_to(tree))
                 write_in_tree(tree, relative, deb822_with_sources(sources.read_text(encoding="utf-8")))
+    # proxy settings and sources may hold credentials: apt reads them as root, the build user must not
     if config.extra_sources:
-        write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-extra.list", "\n".join(config.extra_sources) + "\n")
-    write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)))
+        text = "\n".join(config.extra_sources) + "\n"
+        write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-extra.list", text, 0o600 if "@" in text else 0o644)
+    write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)),
+                  0o600 if config.apt_proxy else 0o644)
+    if config.apt_proxy:
+        restrict_in_tree(tree, "etc/apt/apt.conf.d/99mmdebstrap")  # mmdebstrap's copy of --aptopt

@@ -267,6 +267,9 @@ def test_configure_sources_deb_src_and_extra(tmp_path: Path) -> None:
     assert stanza["Types"] == "deb deb-src"
     conf = (tree / "etc/apt/apt.conf.d" / APT_CONF_NAME).read_text()
     assert 'Acquire::http::Proxy "http://proxy:3142";\n' in conf
+    # a proxy may carry credentials: root only (apt reads it as root; the build user never)
+    assert (tree / "etc/apt/apt.conf.d" / APT_CONF_NAME).stat().st_mode & 0o777 == 0o600
+    assert (lists / "deb-mock-extra.list").stat().st_mode & 0o777 == 0o644
     # the one-line list itself is left alone
     assert (tree / "etc/apt/sources.list").read_text() == (
         "deb http://mirror.example/debian trixie main\n"
@@ -302,3 +305,23 @@ def test_configure_sources_never_writes_through_symlinked_sources_dir(tmp_path: 
     with contextlib.suppress(RootError):  # refusing is fine; writing to the host is not
         configure_sources(tree, config(deb_src=True))
     assert (host / "host.sources").read_text(encoding="utf-8") == original
+
+
+def test_credentials_are_root_only_and_never_through_a_link(tmp_path: Path) -> None:
+    tree = _fake_tree(tmp_path)
+    conf_dir = tree / "etc/apt/apt.conf.d"
+    conf_dir.mkdir(exist_ok=True)
+    (conf_dir / "99mmdebstrap").write_text('Acquire::http::Proxy "http://u:secret@proxy:3142";\n')
+    cfg = config(apt_proxy="http://u:secret@proxy:3142", extra_sources=("deb https://u:pw@repo.example/ sid main",))
+    configure_sources(tree, cfg)
+    for path in (conf_dir / APT_CONF_NAME, conf_dir / "99mmdebstrap",
+                 tree / "etc/apt/sources.list.d/deb-mock-extra.list"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    host = tmp_path / "host-file"
+    host.write_text("x")
+    host.chmod(0o644)
+    (conf_dir / "99mmdebstrap").unlink()
+    (conf_dir / "99mmdebstrap").symlink_to(host)
+    with pytest.raises(RootError):
+        configure_sources(tree, cfg)
+    assert host.stat().st_mode & 0o777 == 0o644

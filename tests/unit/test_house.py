@@ -147,8 +147,8 @@ def test_hooks_receive_the_services_not_the_root() -> None:
                 continue
             for keyword in node.keywords:
                 passed = ast.unparse(keyword.value)
-                allowed = passed == "self" and path.name == "services.py" or \
-                    passed != "self" and passed in _SERVICES_EXPRESSIONS
+                allowed = (passed == "self" and path.name == "services.py") or \
+                    (passed != "self" and passed in _SERVICES_EXPRESSIONS)
                 if keyword.arg == "root" and not allowed:
                     wrong.append(f"{path.name}:{node.lineno}: {node.func.attr}(root={passed})")
     assert not wrong, "hooks called with something other than the root's services:\n" + "\n".join(wrong)
