@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import sys
+import termios
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -210,6 +211,8 @@ def setup_inside(spec: dict[str, Any]) -> None:
             mount("tmpfs", entry["target"], "tmpfs", MS_NOSUID | MS_NODEV, options)
         return
     device_fds = {name: _open_path(f"/dev/{name}") for name in DEVICE_NODES if os.path.exists(f"/dev/{name}")}
+    if spec["terminal"]:  # the relayed pty, as /dev/console (so ttyname() finds it, as podman does)
+        device_fds["console"] = _open_path(os.readlink("/proc/self/fd/0"))
     source_fds = [_open_path(m["source"]) if m["kind"] == "bind" else None for m in spec["mounts"]]
     resolv_fd = None
     if spec["network"] and spec["share_resolv_conf"] and os.path.exists("/etc/resolv.conf"):
@@ -241,6 +244,9 @@ def exec_command(spec: dict[str, Any]) -> None:
                 except (OSError, ValueError):
                     pass
         os.closerange(3, 65536)
+        os.setsid()  # a session of its own: no terminal of the caller's is reachable
+        if spec["terminal"]:  # the pty deb-mock relays (see terminal.py) becomes the controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         if spec["gid"] or spec["uid"]:
             os.setgroups([])
             os.setgid(spec["gid"])

@@ -8,6 +8,7 @@ and make sure that an interrupted deb-mock takes its sandbox down with it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -48,14 +49,33 @@ def init_command(spec: SandboxSpec, status_fd: int) -> list[str]:
 
 
 def run_interactive(spec: SandboxSpec) -> int:
-    """Run with the caller's terminal (``--shell``): nothing is captured or logged."""
+    """Run for a person (``--shell``): nothing is captured or logged.
+
+    On a terminal, the command gets a pty of its own that deb-mock relays to
+    the caller's (see :mod:`deb_mock.sandbox.terminal`), never the caller's
+    terminal itself; without one, it gets deb-mock's standard streams.
+    """
+    if not os.isatty(0):
+        return _run_with_streams(spec, None, None)
+    from deb_mock.sandbox.terminal import relayed_pty
+
+    with relayed_pty(0) as (slave, relay):
+        return _run_with_streams(dataclasses.replace(spec, terminal=True), slave, relay)
+
+
+def _run_with_streams(spec: SandboxSpec, pty_slave: int | None,
+                      relay: Callable[[Callable[[], bool]], None] | None) -> int:
     with _status_pipe() as (read_fd, write_fd):
         try:
-            process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,))
+            streams = {} if pty_slave is None else {"stdin": pty_slave, "stdout": pty_slave, "stderr": pty_slave}
+            process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,), start_new_session=True,
+                                       **streams)  # type: ignore[call-overload]
         finally:
             os.close(write_fd)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            if relay is not None:
+                relay(lambda: process.poll() is not None)
             returncode = _wait(process)
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -78,6 +98,7 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # no controlling terminal: nothing in the root reaches the caller's
             )
         finally:
             os.close(write_fd)
@@ -106,7 +127,7 @@ def start_keeper(spec: SandboxSpec, timeout: float = 10.0) -> tuple[subprocess.P
     read_fd, write_fd = os.pipe()
     try:
         process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     finally:
         os.close(write_fd)
     try:

@@ -98,6 +98,8 @@ class SandboxSpec:
     join_mount_ns: int | None = None
     #: tmpfs mounts at host paths, for a command run without a root (the session keeper)
     host_mounts: tuple[Tmpfs, ...] = ()
+    #: standard input is a pty deb-mock relays: make it the command's controlling terminal
+    terminal: bool = False
 
     def to_json(self) -> str:
         """Serialise for the init process (which only uses the standard library)."""
