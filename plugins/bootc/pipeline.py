@@ -26,6 +26,7 @@ from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
 from . import disk, oci, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
+from .intree import InTree
 from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
 from .stage_dirs import StageDirs
 
@@ -180,21 +181,22 @@ class Pipeline:
                  "sh", IN_TREE], "bootc-tree", root_fs=scratch, network=False,
                 mounts=[Bind(str(tree), IN_TREE, readonly=False)])
             self.root.discard_scratch("bootc-copy")
-            remove_tree(tree / "deb-mock")  # the empty mount point of the copy's own bind
-            self._configure(tree, epoch)
             try:
+                with InTree(tree) as in_tree:
+                    in_tree.remove("deb-mock")  # the empty mount point of the copy's own bind
+                    self._configure(tree, in_tree, epoch)
                 transforms.apply_all(tree, kver, epoch)
             except OSError as exc:
                 raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
             StageDirs(self.top, "tree").finish(top, {"key": key, "kver": kver, "epoch": epoch})
         return Tree(tree, key, kver, epoch)
 
-    def _configure(self, tree: Path, epoch: int) -> None:
+    def _configure(self, tree: Path, image: InTree, epoch: int) -> None:
         """Hostname, root's password and the users, with the image's own shadow tools (in a chroot of the tree)."""
         settings = self.settings
-        (tree / "etc/hostname").write_text(settings.hostname + "\n")
-        hosts = tree / "etc/hosts"
-        hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost\n")
+        image.write_text("etc/hostname", settings.hostname + "\n")
+        image.write_text("etc/hosts",
+                         f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost\n")
         chroot = DirectoryRoot(str(tree), str(self.root.paths.mountpoint))
 
         def run(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
@@ -211,7 +213,7 @@ class Pipeline:
             if user.password:
                 run(["usermod", "--password", self._hash(user.password, user.name, run), "--", user.name])
             if user.ssh_keys:
-                self._authorized_keys(tree, user.name, user.ssh_keys)
+                self._authorized_keys(image, user.name, user.ssh_keys)
         if settings.root_password:
             run(["usermod", "--password", self._hash(settings.root_password, "root", run), "root"])
         if settings.lock_root:
@@ -238,18 +240,17 @@ class Pipeline:
         return hashed
 
     @staticmethod
-    def _authorized_keys(tree: Path, name: str, keys: tuple[str, ...]) -> None:
-        entry = transforms.passwd_entry(tree, name)
+    def _authorized_keys(image: InTree, name: str, keys: tuple[str, ...]) -> None:
+        """~/.ssh/authorized_keys of ``name``, in the home its passwd entry names (resolved in the image)."""
+        entry = transforms.passwd_entry(Path(image.top), name)
         if entry is None:
             raise RootError(f"bootc: user {name} was not created")
         uid, gid, home = int(entry[2]), int(entry[3]), entry[5].lstrip("/")
-        ssh = tree / home / ".ssh"
-        ssh.mkdir(mode=0o700, exist_ok=True)
-        keys_file = ssh / "authorized_keys"
-        keys_file.write_text("".join(k.strip() + "\n" for k in keys))
-        keys_file.chmod(0o600)
+        ssh, keys_file = f"{home}/.ssh", f"{home}/.ssh/authorized_keys"
+        image.mkdir(ssh, 0o700)
+        image.write_text(keys_file, "".join(k.strip() + "\n" for k in keys), 0o600)
         for path in (ssh, keys_file):
-            os.chown(path, uid, gid)
+            image.chown(path, uid, gid)
 
     # -- stage 3: the commit -------------------------------------------------------------------
 

@@ -256,3 +256,27 @@ def test_apt_partial_gets_the_owner_apt_gives_it_whoever_made_the_base(tmp_path:
     assert list(partial.iterdir()) == [] and stat.S_IMODE(info.st_mode) == 0o700
     if os.geteuid() == 0:
         assert (info.st_uid, info.st_gid) == (42, 0)
+
+
+def test_transforms_never_act_through_links_to_the_host(tmp_path: Path) -> None:
+    """Links a package ships (absolute, or climbing with ..) resolve inside the tree, as on the image."""
+    host = tmp_path / "host"
+    (host / "victim").mkdir(parents=True)
+    (host / "victim/ssh_host_rsa_key").write_text("host key")
+    (host / "shadow").write_text("root:x:1:0:99999:7:::\n")
+    (host / "home/alice").mkdir(parents=True)
+    (host / "home/alice/file").write_text("alice's")
+    before = {p: p.read_bytes() for p in host.rglob("*") if p.is_file()}
+    tree = tmp_path / "tree"
+    _fake_image(tree)
+    for path in (tree / "etc/ssh/ssh_host_ed25519_key",):
+        path.unlink()
+    (tree / "etc/ssh").rmdir()
+    (tree / "etc/ssh").symlink_to(host / "victim")               # absolute: /tmp/.../host/victim
+    (tree / "etc/shadow").unlink()
+    (tree / "etc/shadow").symlink_to("../" * 12 + str(host / "shadow").lstrip("/"))  # climbs with ..
+    (tree / "var/home").symlink_to(host / "home")
+    transforms.apply_all(tree, "6.1-amd64", 86400)
+    after = {p: p.read_bytes() for p in host.rglob("*") if p.is_file()}
+    assert after == before
+    assert os.readlink(tree / "home") == "var/home"
