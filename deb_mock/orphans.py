@@ -1,8 +1,8 @@
 """Find and stop processes that belong to a root (--orphanskill).
 
 Every process of a sandboxed run carries ``DEB_MOCK_ROOT=<root dir>`` in its
-environment, and the namespace inits carry the same marker on their command
-line, so a root's processes are found even though they live in their own PID
+environment, and the namespace inits carry the same tag on their command
+line (``--tag=``), so a root's processes are found even though they live in their own PID
 namespaces. With PID namespaces and parent-death signals none should survive
 a run; this is the safety net, and the wait before a new run mounts the root.
 """
@@ -22,7 +22,7 @@ def find(marker: str) -> list[int]:
     """PIDs of processes that belong to the root marked ``marker``."""
     env_needle = f"DEB_MOCK_ROOT={marker}\0".encode()
     init_needle = str(INIT_SCRIPT).encode()
-    marker_needle = f'"marker": "{marker}"'.encode()
+    marker_needle = f"--tag={marker}\0".encode()
     own = os.getpid()
     found = []
     for entry in Path("/proc").iterdir():

@@ -33,7 +33,7 @@ from typing import Any
 
 import pluggy
 
-from deb_mock import apt, orphans
+from deb_mock import apt, orphans, userns
 from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.config import Config
 from deb_mock.errors import AptError, RootError, UsageError
@@ -107,6 +107,7 @@ class RootServices:
         self._architecture_checked = False
         self._keeper: subprocess.Popen[bytes] | None = None
         self._session_pid: int | None = None
+        self._id_map: tuple[int, int, int] | None = None
 
     # -- the root's state ------------------------------------------------------------------
 
@@ -210,7 +211,14 @@ class RootServices:
             tmpfs_tmp=tmpfs_tmp == "always" or (tmpfs_tmp == "build" and purpose == Purpose.BUILD),
             marker=self.process_tag,
             join_mount_ns=self._session_pid,
+            id_map=self.id_map(),
         )
+
+    def id_map(self) -> tuple[int, int, int] | None:
+        """Root mode: the subordinate host ids uid 0.. of the root are (None in rootless mode)."""
+        if self._id_map is None and os.geteuid() == 0 and not userns.is_rootless_run():
+            self._id_map = userns.root_id_map()
+        return self._id_map
 
     def root_environment(self, unpriv: bool) -> dict[str, str]:
         """The environment of commands in the root: root's or the build user's, plus the config's."""

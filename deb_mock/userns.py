@@ -168,3 +168,19 @@ def enter() -> None:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     os.environ[INSIDE_ENV] = "1"
+
+
+def root_id_map(subuid: Path = Path("/etc/subuid"), subgid: Path = Path("/etc/subgid")) -> tuple[int, int, int]:
+    """Root mode: the host ids that 0.. of every root's user namespace map to (root's subordinate range).
+
+    So uid 0 in a root is an unprivileged id on the host, as in sbuild's
+    unshare mode, which asks for the same lines.
+    """
+    uids = subordinate_range(subuid, "root", 0)
+    gids = subordinate_range(subgid, "root", 0)
+    if uids is None or gids is None or 0 in (uids.start, gids.start):
+        raise SandboxError(f"root mode runs every root in a user namespace mapped to root's subordinate ids, and "
+                           f"root has no range of {RANGE} ids in /etc/subuid and /etc/subgid",
+                           hint=f"usermod --add-subuids 100000-{100000 + RANGE - 1} "
+                                f"--add-subgids 100000-{100000 + RANGE - 1} root (once; bash .ci/install does it)")
+    return uids.start, gids.start, min(uids.count, gids.count, RANGE)

@@ -18,12 +18,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from deb_mock.errors import SandboxError, TimedOut
 from deb_mock.sandbox.spec import SandboxSpec
 
 INIT_SCRIPT = Path(__file__).with_name("init.py")
+#: every sandbox entry starts a session of its own: no controlling terminal of the caller's reaches the root
 #: seconds a sandbox gets to stop after SIGTERM before it is killed
 STOP_GRACE = 3.0
 
@@ -41,11 +42,31 @@ class OutputSink(Protocol):
         """Called about twice a second while the command runs (progress displays)."""
 
 
-def init_command(spec: SandboxSpec, status_fd: int) -> list[str]:
-    """The argument list that starts the namespace init for ``spec``."""
+def init_command(spec: SandboxSpec, spec_fd: int, status_fd: int) -> list[str]:
+    """The argument list that starts the namespace init for ``spec``.
+
+    Only the root's tag is on it (``--orphanskill`` finds the init by it); the
+    spec, whose environment may hold secrets, goes through ``spec_fd``.
+    """
+    return [sys.executable, "-I", "-S", str(INIT_SCRIPT), f"--tag={spec.marker}", str(spec_fd), str(status_fd)]
+
+
+def _spawn(spec: SandboxSpec, status_fd: int, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start the init with ``spec`` on a pipe of its own (never on the command line, which ``ps`` shows)."""
     payload = json.loads(spec.to_json())
     payload["parent_pid"] = os.getpid()
-    return [sys.executable, "-I", "-S", str(INIT_SCRIPT), json.dumps(payload), str(status_fd)]
+    spec_read, spec_write = os.pipe()
+    try:
+        process = subprocess.Popen(init_command(spec, spec_read, status_fd), pass_fds=(status_fd, spec_read),
+                                   start_new_session=True, **popen)
+    finally:
+        os.close(spec_read)
+    try:
+        with open(spec_write, "wb") as pipe:
+            pipe.write(json.dumps(payload).encode())
+    except BrokenPipeError:
+        pass  # the init died at once; its status says why
+    return process
 
 
 def run_interactive(spec: SandboxSpec) -> int:
@@ -68,8 +89,7 @@ def _run_with_streams(spec: SandboxSpec, pty_slave: int | None,
     with _status_pipe() as (read_fd, write_fd):
         try:
             streams = {} if pty_slave is None else {"stdin": pty_slave, "stdout": pty_slave, "stderr": pty_slave}
-            process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,), start_new_session=True,
-                                       **streams)  # type: ignore[call-overload]
+            process = _spawn(spec, write_fd, **streams)
         finally:
             os.close(write_fd)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -92,14 +112,8 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
     """
     with _status_pipe() as (read_fd, write_fd):
         try:
-            process = subprocess.Popen(
-                init_command(spec, write_fd),
-                pass_fds=(write_fd,),
-                stdin=subprocess.DEVNULL if stdin is None else stdin,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # no controlling terminal: nothing in the root reaches the caller's
-            )
+            process = _spawn(spec, write_fd, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         finally:
             os.close(write_fd)
         try:
@@ -126,8 +140,8 @@ def start_keeper(spec: SandboxSpec, timeout: float = 10.0) -> tuple[subprocess.P
     """
     read_fd, write_fd = os.pipe()
     try:
-        process = subprocess.Popen(init_command(spec, write_fd), pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        process = _spawn(spec, write_fd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
     finally:
         os.close(write_fd)
     try:

@@ -100,6 +100,9 @@ class SandboxSpec:
     host_mounts: tuple[Tmpfs, ...] = ()
     #: standard input is a pty deb-mock relays: make it the command's controlling terminal
     terminal: bool = False
+    #: root mode: (first uid, first gid, count) of the host ids that 0.. of the root's user namespace map to;
+    #: None in rootless mode (the whole run already is in a user namespace)
+    id_map: tuple[int, int, int] | None = None
 
     def to_json(self) -> str:
         """Serialise for the init process (which only uses the standard library)."""
