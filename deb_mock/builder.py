@@ -305,9 +305,9 @@ class PackageBuilder:
 
     def _collect(self, root_fs: RootFs, changes: Sequence[str], resultdir: Path) -> list[Artifact]:
         """Copy what the ``.changes`` files matching ``changes`` list (and they) into ``resultdir``."""
-        mounts = with_run_dir(Bind(str(resultdir.resolve()), RESULT_MOUNT, readonly=False))
-        names = self.services.checked_run(build_commands.collect_command(changes), "results", root_fs=root_fs,
-                                          mounts=mounts)
+        with self.services.outbox(resultdir, RESULT_MOUNT) as outbox:
+            names = self.services.checked_run(build_commands.collect_command(changes), "results", root_fs=root_fs,
+                                              mounts=with_run_dir(outbox))
         return [Artifact.of(resultdir / name) for name in sorted(set(names)) if name.strip()]
 
 

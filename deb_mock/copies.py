@@ -54,52 +54,38 @@ def copy_in(services: RootServices, sources: Sequence[str], dest: str) -> None:
     _copy(services, ["/bin/sh", "-c", script, "sh", dest, *inside], with_run_dir(*binds), "copyin")
 
 
-#: copy root paths out to the host's directory ($1 = directory, $2 = a new name or "", then the
-#: sources): refuses device nodes, FIFOs and sockets; copies into a private staging directory,
-#: drops setuid/setgid bits there, and only then renames into place, so no other user ever
-#: sees a privileged file, and a link already at the destination is replaced, never followed
+#: copy root paths out ($1 = directory, $2 = a new name or "", then the sources); device nodes, FIFOs
+#: and sockets are refused by name (they could not be made outside anyway)
 COPY_OUT = r"""set -e
 out=$1; name=$2; shift 2
 if [ -n "$(find -H "$@" \( -type b -o -type c -o -type p -o -type s \) -print -quit)" ]; then
   echo "refusing to copy device nodes, FIFOs or sockets out of the root:" >&2
   find -H "$@" \( -type b -o -type c -o -type p -o -type s \) -print >&2; exit 1
 fi
-stage=$(mktemp -d "$out/.deb-mock-copyout.XXXXXX")
-trap 'rm -rf -- "$stage"' EXIT
-cp -R -H --preserve=mode,timestamps,links --no-preserve=ownership -- "$@" "$stage/"
-chmod -R u-s,g-s -- "$stage"
-for entry in "$stage"/* "$stage"/.[!.]* "$stage"/..?*; do
-  [ -e "$entry" ] || [ -L "$entry" ] || continue
-  target="$out/${name:-$(basename -- "$entry")}"
-  if [ -d "$target" ] && [ ! -L "$target" ] && [ -z "$name" ]; then
-    cp -R -P --preserve=mode,timestamps,links -T -- "$entry" "$target"
-  else
-    rm -rf -- "$target"; mv -T -- "$entry" "$target"
-  fi
-done
+if [ -n "$name" ]; then exec cp -R -H --preserve=mode,timestamps,links -T -- "$1" "$out/$name"; fi
+exec cp -R -H --preserve=mode,timestamps,links -- "$@" "$out/"
 """
 
 
 def copy_out(services: RootServices, sources: Sequence[str], dest: str) -> None:
     """Copy files or directories from the root to the host, without privileges.
 
-    No setuid/setgid bit and no device node reaches the host; a symlink named
-    as a source is copied as what it points to inside the root.
+    The copy runs in the root and writes into an outbox as an unprivileged id;
+    deb-mock then copies that into ``dest`` with no setuid/setgid bit, no
+    device node and without following links (:meth:`RootServices.outbox`).
+    A symlink named as a source is copied as what it points to in the root.
     """
     check_copy_arguments("copyout", [*sources, dest])
     host = Path(dest)
     into_dir = len(sources) > 1 or dest.endswith("/") or host.is_dir()
+    target_dir, name = (host, "") if into_dir else (host.parent, host.name)
     try:
-        if into_dir:
-            host.mkdir(parents=True, exist_ok=True)
-            mount_dir, name = host.resolve(), ""
-        else:
-            host.parent.mkdir(parents=True, exist_ok=True)
-            mount_dir, name = host.parent.resolve(), host.name
+        target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--copyout: cannot create {dest}: {exc.strerror}") from None
-    mounts = with_run_dir(Bind(str(mount_dir), f"{RUN_DIR}/out", readonly=False))
-    _copy(services, ["/bin/sh", "-c", COPY_OUT, "sh", f"{RUN_DIR}/out", name, *sources], mounts, "copyout")
+    with services.outbox(target_dir, f"{RUN_DIR}/out") as outbox:
+        _copy(services, ["/bin/sh", "-c", COPY_OUT, "sh", f"{RUN_DIR}/out", name, *sources], with_run_dir(outbox),
+              "copyout")
 
 
 def _copy(services: RootServices, argv: list[str], mounts: list[Mount], stage: str) -> None:

@@ -145,7 +145,7 @@ class LayerStore:
         if not self.paths.top.is_dir():
             return
         for entry in self.paths.top.iterdir():
-            if entry.name.startswith(("base.incoming-", self.paths.state_file.name + TEMP_INFIX)):
+            if entry.name.startswith(("base.incoming-", "outbox-", self.paths.state_file.name + TEMP_INFIX)):
                 remove_tree(entry)
         scratch = self.paths.top / "scratch"
         if scratch.is_dir():

@@ -14,6 +14,8 @@ The members plugins may use, and nothing else:
   result; plugins may add to ``result.extra`` and ``result.artifacts``),
   ``plugin_state`` (per-run state of plugins, by plugin name);
 - running: ``run_in_root``, ``checked_run``, ``apt_run``, ``run_on_host``;
+- outputs: ``outbox`` (a directory commands write results into, delivered
+  without privileges);
 - the root's state: ``require_initialized``, ``lists_are_stale``,
   ``refresh_lists_if_stale``, ``new_scratch``, ``discard_scratch``, and
   ``tool_root`` (a throw-away root with checkers such as lintian installed).
@@ -26,6 +28,7 @@ import dataclasses
 import enum
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -37,12 +40,13 @@ from deb_mock import apt, orphans, userns
 from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.config import Config
 from deb_mock.errors import AptError, RootError, UsageError
+from deb_mock.fileio import deliver_tree
 from deb_mock.foreign_arch import ensure_foreign_arch_support
-from deb_mock.layerstore import LayerStore, RootPaths
+from deb_mock.layerstore import LayerStore, RootPaths, remove_tree
 from deb_mock.logs import Console, RunLogs
 from deb_mock.result import RunResult
 from deb_mock.sandbox.runner import LineCollector, OutputSink, run_captured, run_interactive, start_keeper, stop_keeper
-from deb_mock.sandbox.spec import DEFAULT_PATH, DirectoryRoot, Mount, OverlayRoot, RootFs, SandboxSpec
+from deb_mock.sandbox.spec import DEFAULT_PATH, Bind, DirectoryRoot, Mount, OverlayRoot, RootFs, SandboxSpec
 
 
 class Purpose(enum.StrEnum):
@@ -389,6 +393,28 @@ class RootServices:
             self.discard_scratch(name)
             if lease is not None:
                 lease.release()
+
+    @contextlib.contextmanager
+    def outbox(self, destination: Path, target: str) -> Iterator[Bind]:
+        """A bind at ``target`` for a command to write results into; they then land in ``destination``.
+
+        The command writes into a private staging directory as an unprivileged
+        host id (never through an idmapped mount, so nothing it makes is the
+        host's root's, setuid or not), and deb-mock copies what it holds into
+        ``destination`` without privileges and without following links
+        (:func:`deb_mock.fileio.deliver_tree`), when the block ends without an
+        error.
+        """
+        self.paths.top.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix="outbox-", dir=self.paths.top))
+        try:
+            id_map = self.id_map()
+            if id_map is not None:
+                os.chown(stage, id_map[0], id_map[1])
+            yield Bind(str(stage), target, readonly=False, idmap=False)
+            deliver_tree(stage, destination)
+        finally:
+            remove_tree(stage)
 
     def write_installed_packages(self, root_fs: RootFs | None = None, resultdir: Path | None = None) -> None:
         """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version."""

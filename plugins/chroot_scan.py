@@ -13,7 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
-from deb_mock.sandbox.spec import RUN_DIR, Bind, with_run_dir
+from deb_mock.sandbox.spec import RUN_DIR, with_run_dir
 
 if TYPE_CHECKING:
     from deb_mock.builder import BuildContext
@@ -61,9 +61,8 @@ def debmock_post_build(root: RootServices, build: BuildContext) -> None:
     if settings.only_failed and build.success:
         return
     target = build.resultdir / "chroot_scan"
-    target.mkdir(exist_ok=True)
-    mounts = with_run_dir(Bind(str(target.resolve()), SCAN_OUT, readonly=False))
-    found = root.checked_run(scan_command(settings), "chroot-scan", root_fs=build.root_fs, mounts=mounts,
-                             network=False)
-    if not [line for line in found if line.strip()]:
+    with root.outbox(target, SCAN_OUT) as outbox:  # what a failed build left is untrusted: no privileges
+        found = root.checked_run(scan_command(settings), "chroot-scan", root_fs=build.root_fs,
+                                 mounts=with_run_dir(outbox), network=False)
+    if not [line for line in found if line.strip()] and target.is_dir() and not any(target.iterdir()):
         target.rmdir()

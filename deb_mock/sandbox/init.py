@@ -54,7 +54,8 @@ SYS_CLONE, SYS_PIVOT_ROOT = (56, 155) if _X86_64 else (220, 41)
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_MOUNT_SETATTR = 428, 429, 442
 AT_FDCWD, AT_EMPTY_PATH, AT_RECURSIVE = -100, 0x1000, 0x8000
 OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH = 1, 4
-MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_IDMAP = 0x1, 0x2, 0x4, 0x100000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MOUNT_ATTR_IDMAP = 0x100000
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 #: what an unprivileged build keeps in its bounding set: nothing it could gain back through a setuid file
@@ -171,6 +172,8 @@ class HostHandles:
         self.devices: dict[str, int] = {}
         self.binds: list[int | None] = []
         self.resolv: int | None = None
+        self.sys: int | None = None
+        self.entries: list[dict[str, Any]] = spec["mounts"]
         root = spec["root"]
         if root is None:
             return
@@ -193,6 +196,9 @@ class HostHandles:
             entry["is_dir"] = os.path.isdir(entry["source"])
             attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (MOUNT_ATTR_RDONLY if entry["readonly"] else 0)
             self.binds.append(clone_tree(entry["source"], attrs))
+        if spec["sys"] == "ro" and spec["network"] and spec["id_map"]:
+            # sharing the host's network, a user namespace cannot mount a sysfs: the host's, read-only
+            self.sys = clone_tree("/sys", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
         if spec["network"] and spec["share_resolv_conf"] and os.path.exists("/etc/resolv.conf"):
             self.resolv = clone_tree(os.path.realpath("/etc/resolv.conf"),
                                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, False)
@@ -201,7 +207,9 @@ class HostHandles:
         """Root mode: show the layers and binds to P1's user namespace with their owners mapped into it."""
         userns_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            for fd in [*self.layers, *(b for b in self.binds if b is not None)]:
+            binds = [fd for entry, fd in zip(self.entries, self.binds, strict=True)
+                     if fd is not None and entry["idmap"]]
+            for fd in [*self.layers, *binds]:
                 set_attrs(fd, MOUNT_ATTR_IDMAP, userns_fd, "a layer or bind of the root")
         finally:
             os.close(userns_fd)
@@ -209,8 +217,9 @@ class HostHandles:
     def close(self) -> None:
         for fd in [*self.layers, *self.devices.values(), *(b for b in self.binds if b is not None)]:
             os.close(fd)
-        if self.resolv is not None:
-            os.close(self.resolv)
+        for extra in (self.resolv, self.sys):
+            if extra is not None:
+                os.close(extra)
 
 
 def assemble_root(root: dict[str, Any], handles: HostHandles) -> str:
@@ -318,11 +327,13 @@ def setup_inside(spec: dict[str, Any], handles: HostHandles) -> None:
     _ensure_target("/proc", True)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _ensure_target("/sys", True)
-    if spec["sys"] == "ro":
+    if handles.sys is not None:
+        attach_tree(handles.sys, "/sys")
+    elif spec["sys"] == "ro":
         try:
             mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         except SetupError:
-            pass  # the host's network namespace is shared: no sysfs of our own, /sys stays empty
+            pass  # rootless, sharing the host's network: no sysfs of our own, /sys stays empty
     detach_old_root()
     mount_dev(handles.devices)
     harden_proc()
@@ -436,6 +447,9 @@ def pid_one(spec: dict[str, Any], status_fd: int, go_fd: int, handles: HostHandl
     if child == 0:
         exec_command(spec)
     os.close(status_fd)
+    if spec["id_map"]:  # from now on PID 1 only reaps and forwards signals: it needs no capability
+        header, data = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()  # _LINUX_CAPABILITY_VERSION_3
+        _libc.capset(header, data)
     _forward_signals_to(child)
     os._exit(reap(child))
 

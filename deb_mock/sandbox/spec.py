@@ -28,6 +28,10 @@ class Bind:
     readonly: bool = True
     #: create the target if it does not exist (as a directory, or a file for file sources)
     create: bool = True
+    #: root mode: show the source's owners mapped into the root (uid 0 on disk is root inside), so what
+    #: root in the root writes lands as the real ids; False for outputs that untrusted code may fill,
+    #: which then get unprivileged host ids (see RootServices.outbox)
+    idmap: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,8 @@ def test_to_json_round_trip() -> None:
     assert data["argv"] == ["apt-get", "update"]
     assert data["env"] == {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     assert data["mounts"] == [
-        {"kind": "bind", "source": "/srv/in", "target": "/in", "readonly": True, "create": True},
+        {"kind": "bind", "source": "/srv/in", "target": "/in", "readonly": True, "create": True,
+             "idmap": True},
         {"kind": "tmpfs", "target": "/build", "size": "1G", "mode": 0o1777},
     ]
     assert data["root"] == {
