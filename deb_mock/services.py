@@ -212,6 +212,8 @@ class RootServices:
             mounts=(*plugin_mounts, *mounts),
             sys=self.config.sandbox.sys,
             tmp_size=self.config.sandbox.tmp_size,
+            shm_size=self.config.sandbox.shm_size,
+            max_processes=self.config.sandbox.max_processes,
             tmpfs_tmp=tmpfs_tmp == "always" or (tmpfs_tmp == "build" and purpose == Purpose.BUILD),
             marker=self.process_tag,
             join_mount_ns=self._session_pid,

@@ -22,6 +22,10 @@ class SandboxConfig:
     hostname: str = "deb-mock"
     #: size of the tmpfs mounted on /tmp (tmpfs size= syntax)
     tmp_size: str = "2G"
+    #: size of the tmpfs on /dev/shm (tmpfs size= syntax): filling it fails the command, not the host
+    shm_size: str = "1G"
+    #: most processes the build user may have at once (a fork bomb fails the build, the host stays usable)
+    max_processes: int = 4096
     #: when /tmp is a fresh tmpfs: "build" (package builds only), "always" or "never";
     #: otherwise /tmp is the root's own and persists like the rest of the root
     tmpfs_tmp: Literal["build", "always", "never"] = "build"

@@ -35,6 +35,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -260,7 +261,7 @@ def detach_old_root() -> None:
     os.chdir("/")
 
 
-def mount_dev(devices: dict[str, int]) -> None:
+def mount_dev(devices: dict[str, int], shm_size: str) -> None:
     _ensure_target("/dev", True)
     mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=4m")
     for name, fd in devices.items():
@@ -270,7 +271,7 @@ def mount_dev(devices: dict[str, int]) -> None:
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620,gid=5")
     os.symlink("pts/ptmx", "/dev/ptmx")
     os.makedirs("/dev/shm")
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1G")
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={shm_size}")
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"/dev/{link}")
@@ -335,7 +336,7 @@ def setup_inside(spec: dict[str, Any], handles: HostHandles) -> None:
         except SetupError:
             pass  # rootless, sharing the host's network: no sysfs of our own, /sys stays empty
     detach_old_root()
-    mount_dev(handles.devices)
+    mount_dev(handles.devices, spec["shm_size"])
     harden_proc()
     if spec["tmpfs_tmp"]:
         _ensure_target("/tmp", True)
@@ -352,6 +353,8 @@ def drop_privileges(spec: dict[str, Any]) -> None:
             if cap not in BUILD_CAPS:
                 _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if spec["uid"] and spec["max_processes"]:  # counted per host uid: the build user's has no other process
+        resource.setrlimit(resource.RLIMIT_NPROC, (spec["max_processes"], spec["max_processes"]))
     if spec["gid"] or spec["uid"]:
         os.setgroups([])
         os.setgid(spec["gid"])

@@ -92,6 +92,9 @@ class SandboxSpec:
     mounts: tuple[Mount, ...] = ()
     sys: Literal["ro", "none"] = "ro"
     tmp_size: str = "2G"
+    shm_size: str = "1G"
+    #: RLIMIT_NPROC of a command run as another user than root (0: no limit)
+    max_processes: int = 0
     #: mount a fresh tmpfs on /tmp (otherwise /tmp is the root's own, persistent one)
     tmpfs_tmp: bool = False
     #: bind the host's resolv.conf over the root's when the network is on
