@@ -42,6 +42,8 @@ from deb_mock.fileio import TEMP_INFIX, write_atomic
 from deb_mock.layerstore import remove_tree
 
 DAY = 86400
+#: bumped when what a layer holds changes form (2: overlay marks in user.* xattrs, for roots in user namespaces)
+LAYER_FORMAT = 2
 #: the subdirectory of alias files (named by a declaration's digest, holding a layer's key)
 ALIASES = "aliases"
 
@@ -84,7 +86,7 @@ class BuildDepsCache:
     def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
         """A layer's key (or an alias's): the base's content id, ``planned`` (what apt would install, or a
         build's declarations for an alias) and the content of the local packages offered."""
-        digest = hashlib.sha256(base_id.encode())
+        digest = hashlib.sha256(f"format {LAYER_FORMAT}\n{base_id}".encode())
         for line in planned:
             digest.update(line.encode() + b"\n")
         for deb in extra_debs:

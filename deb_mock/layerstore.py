@@ -27,6 +27,10 @@ from deb_mock.names import is_safe_name
 from deb_mock.sandbox.spec import OverlayRoot
 
 STATE_VERSION = 1
+#: where overlayfs keeps whiteout and opaque marks: user.* xattrs (``userxattr``), as every sandbox
+#: mounts the root inside a user namespace; roots made before kept them in trusted.* (root mode)
+OVERLAY_XATTRS = "user"
+_TRUSTED, _USER = "trusted.overlay.", "user.overlay."
 _FORBIDDEN_IN_PATHS = (":", ",", "\n")
 
 
@@ -159,7 +163,24 @@ class LayerStore:
             remove_tree(self.paths.base)
         os.replace(incoming, self.paths.base)
         self.reset_upper()
-        self.write_state({"base": {**info, "created": time.time()}, "layers": []})
+        self.write_state({"base": {**info, "created": time.time()}, "layers": [], "overlay_xattrs": OVERLAY_XATTRS})
+
+    def adopt_user_xattrs(self) -> bool:
+        """Convert a root made before sandboxes ran in user namespaces, once: its overlay marks to user.*.
+
+        Its files keep their owners (the sandbox maps them); only the
+        opaque-directory and other marks overlayfs wrote as trusted.* xattrs
+        must be copied to the user.* names it reads now. Returns True if the
+        root was converted.
+        """
+        state = self.state()
+        if not state or state.get("overlay_xattrs") == OVERLAY_XATTRS:
+            return False
+        for directory in (self.paths.upper, *(self.paths.layers / n for n in state.get("layers", []))):
+            if directory.is_dir():
+                copy_overlay_xattrs(directory)
+        self.write_state({**self.state(), "overlay_xattrs": OVERLAY_XATTRS})
+        return True
 
     def ensure_upper(self) -> None:
         """Create the upper and work directories if they are missing.
@@ -295,6 +316,29 @@ class LayerStore:
             work=str(self.paths.work),
             mountpoint=str(self.paths.mountpoint),
         )
+
+
+def copy_overlay_xattrs(top: Path) -> int:
+    """Give every entry below ``top`` with trusted.overlay.* xattrs the same user.overlay.* ones; returns how many.
+
+    Entries are reached through their directory's descriptor and a link is
+    never followed (a link's own xattrs are read and set).
+    """
+    changed = 0
+    for _dirpath, dirnames, filenames, dir_fd in os.fwalk(top):
+        for name in (".", *dirnames, *filenames):
+            # /proc/self/fd/N is the directory itself (a magic link to follow); below it, nothing is followed
+            path, follow = (f"/proc/self/fd/{dir_fd}", True) if name == "." else (f"/proc/self/fd/{dir_fd}/{name}",
+                                                                                   False)
+            try:
+                keys = [k for k in os.listxattr(path, follow_symlinks=follow) if k.startswith(_TRUSTED)]
+                for key in keys:
+                    value = os.getxattr(path, key, follow_symlinks=follow)
+                    os.setxattr(path, _USER + key[len(_TRUSTED):], value, follow_symlinks=follow)
+                    changed += 1
+            except OSError:
+                continue
+    return changed
 
 
 def remove_tree(path: Path) -> None:

@@ -123,7 +123,8 @@ class Root:
         timeout = self.options.lock_timeout
         if timeout is None:
             timeout = self.config.lock_timeout
-        self.paths.top.parent.mkdir(parents=True, exist_ok=True)
+        for private in (self.paths.top.parent, Path(self.config.cache_topdir)):
+            _make_private(private, self.console)
         with root_lock(self.paths.lock_file, mode, timeout, self.console.warn):
             yield
 
@@ -139,6 +140,9 @@ class Root:
                                     resultdir=str(self.resultdir))
         with self.locked(f"--{mode.replace('_', '-')}"):
             self.prepare_resultdir()
+            if self.store.adopt_user_xattrs():
+                self.console.info(f"{self.root_id} was made before roots ran in user namespaces: its overlay "
+                                  "marks were converted (once)")
             try:
                 self.hook.debmock_configure(root=services)
                 services.start_session()
@@ -377,6 +381,15 @@ class Root:
     def list_snapshots(self) -> list[dict[str, object]]:
         """The snapshots, bottom first."""
         return self.store.snapshots() if self.store.is_initialized() else []
+
+
+def _make_private(directory: Path, console: Console) -> None:
+    """Roots and caches hold setuid files owned by root on disk: only their owner may enter the directory."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        directory.chmod(0o700)
+        console.info(f"{directory}: made private (mode 0700): roots and caches are for deb-mock's user alone")
 
 
 def _local_debs(packages: Sequence[str]) -> tuple[list[str], list[Mount]]:

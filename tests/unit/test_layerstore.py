@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,19 @@ def test_remove_tree(tmp_path: Path) -> None:
     remove_tree(tmp_path / "absent")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
     assert (target / "keep").read_text() == "keep"  # a symlink is removed, not followed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* xattrs need root (CI runs unit tests as root)")
+def test_roots_from_before_user_namespaces_get_their_overlay_marks_in_user_xattrs(store: LayerStore) -> None:
+    store.paths.base.mkdir(parents=True)
+    store.write_state({"base": {"created": 1.0}, "layers": ["snap"]})  # no overlay_xattrs: made before
+    opaque = store.paths.layers / "snap" / "etc" / "opaque-dir"
+    opaque.mkdir(parents=True)
+    os.setxattr(opaque, "trusted.overlay.opaque", b"y")
+    store.ensure_upper()
+    (store.paths.upper / "link").symlink_to("/etc/passwd")
+    os.setxattr(store.paths.upper / "link", "trusted.overlay.impure", b"y", follow_symlinks=False)
+    assert store.adopt_user_xattrs()
+    assert os.getxattr(opaque, "user.overlay.opaque") == b"y"
+    assert os.getxattr(store.paths.upper / "link", "user.overlay.impure", follow_symlinks=False) == b"y"
+    assert store.state()["overlay_xattrs"] == "user" and not store.adopt_user_xattrs()
