@@ -196,9 +196,14 @@ def test_roots_from_before_user_namespaces_get_their_overlay_marks_in_user_xattr
     opaque.mkdir(parents=True)
     os.setxattr(opaque, "trusted.overlay.opaque", b"y")
     store.ensure_upper()
-    (store.paths.upper / "link").symlink_to("/etc/passwd")
-    os.setxattr(store.paths.upper / "link", "trusted.overlay.impure", b"y", follow_symlinks=False)
+    outside = store.paths.top.parent / "outside"
+    outside.mkdir()
+    os.setxattr(outside, "trusted.overlay.opaque", b"y")
+    (store.paths.upper / "link").symlink_to(outside)  # never followed
+    (store.paths.upper / "impure").mkdir()
+    os.setxattr(store.paths.upper / "impure", "trusted.overlay.impure", b"y")
     assert store.adopt_user_xattrs()
     assert os.getxattr(opaque, "user.overlay.opaque") == b"y"
-    assert os.getxattr(store.paths.upper / "link", "user.overlay.impure", follow_symlinks=False) == b"y"
+    assert os.getxattr(store.paths.upper / "impure", "user.overlay.impure") == b"y"
+    assert "user.overlay.opaque" not in os.listxattr(outside)
     assert store.state()["overlay_xattrs"] == "user" and not store.adopt_user_xattrs()
