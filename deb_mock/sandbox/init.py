@@ -491,6 +491,9 @@ def main() -> None:
             os.close(fd)
         if spec["root"] is None:
             spec["id_map"] = None  # host tools run as deb-mock's user, in new namespaces only
+        elif not spec["id_map"]:
+            # rootless: copies of mounts need a mount namespace owned by the run's user namespace
+            _check(_libc.unshare(CLONE_NEWNS), "creating a mount namespace")
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (0 if spec["network"] else CLONE_NEWNET)
         flags |= CLONE_NEWUSER if spec["id_map"] else 0
         handles = HostHandles(spec)
