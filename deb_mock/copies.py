@@ -83,7 +83,7 @@ def copy_out(services: RootServices, sources: Sequence[str], dest: str) -> None:
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--copyout: cannot create {dest}: {exc.strerror}") from None
-    with services.outbox(target_dir, f"{RUN_DIR}/out") as outbox:
+    with services.outbox(target_dir, f"{RUN_DIR}/out", links=True) as outbox:
         _copy(services, ["/bin/sh", "-c", COPY_OUT, "sh", f"{RUN_DIR}/out", name, *sources], with_run_dir(outbox),
               "copyout")
 

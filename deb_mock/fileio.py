@@ -40,13 +40,16 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = False) -> Non
         raise
 
 
-def deliver_tree(source: Path, destination: Path) -> list[str]:
+def deliver_tree(source: Path, destination: Path, *, links: bool = True) -> list[str]:
     """Copy what ``source`` holds into ``destination`` as this process, without privileges; returns the top names.
 
     ``source`` was written by a sandbox (an unprivileged id on the host):
     nothing in it is trusted. Regular files are copied with their permission
     bits but never setuid, setgid or sticky bits, directories are made or
-    merged, symbolic links are copied as links; anything else is left out.
+    merged, symbolic links are copied as links (or left out without
+    ``links``: where deb-mock itself writes files later, as in a result
+    directory, a link planted there could redirect that write); anything else
+    is left out.
     Every step works relative to directory descriptors and never follows a
     link, in ``source`` or in ``destination`` (a link there is replaced, not
     written through).
@@ -62,10 +65,10 @@ def deliver_tree(source: Path, destination: Path) -> list[str]:
             if relative == ".":
                 names = sorted(dirnames + filenames)
             for name in filenames:
-                _deliver_entry(name, dir_fd, target_fd)
+                _deliver_entry(name, dir_fd, target_fd, links)
             for name in dirnames:
                 if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-                    _deliver_entry(name, dir_fd, target_fd)  # a link to a directory: copied as the link
+                    _deliver_entry(name, dir_fd, target_fd, links)  # a link to a directory: copied as the link
                 else:
                     fds[os.path.join(relative, name) if relative != "." else name] = _deliver_dir(name, target_fd)
     finally:
@@ -85,12 +88,14 @@ def _deliver_dir(name: str, target_fd: int) -> int:
     return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=target_fd)
 
 
-def _deliver_entry(name: str, dir_fd: int, target_fd: int) -> None:
+def _deliver_entry(name: str, dir_fd: int, target_fd: int, links: bool) -> None:
     info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     tmp = f".{name}{TEMP_INFIX}{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp, dir_fd=target_fd)
     if stat.S_ISLNK(info.st_mode):
+        if not links:
+            return
         os.symlink(os.readlink(name, dir_fd=dir_fd), tmp, dir_fd=target_fd)
     elif stat.S_ISREG(info.st_mode):
         source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)

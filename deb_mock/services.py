@@ -397,7 +397,7 @@ class RootServices:
                 lease.release()
 
     @contextlib.contextmanager
-    def outbox(self, destination: Path, target: str) -> Iterator[Bind]:
+    def outbox(self, destination: Path, target: str, *, links: bool = False) -> Iterator[Bind]:
         """A bind at ``target`` for a command to write results into; they then land in ``destination``.
 
         The command writes into a private staging directory as an unprivileged
@@ -405,7 +405,8 @@ class RootServices:
         host's root's, setuid or not), and deb-mock copies what it holds into
         ``destination`` without privileges and without following links
         (:func:`deb_mock.fileio.deliver_tree`), when the block ends without an
-        error.
+        error. Symbolic links are delivered only with ``links`` (never into a
+        result directory, where deb-mock writes its logs afterwards).
         """
         self.paths.top.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix="outbox-", dir=self.paths.top))
@@ -414,7 +415,7 @@ class RootServices:
             if id_map is not None:
                 os.chown(stage, id_map[0], id_map[1])
             yield Bind(str(stage), target, readonly=False, idmap=False)
-            deliver_tree(stage, destination)
+            deliver_tree(stage, destination, links=links)
         finally:
             remove_tree(stage)
 

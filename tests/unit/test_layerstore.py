@@ -207,3 +207,4 @@ def test_roots_from_before_user_namespaces_get_their_overlay_marks_in_user_xattr
     assert os.getxattr(store.paths.upper / "impure", "user.overlay.impure") == b"y"
     assert "user.overlay.opaque" not in os.listxattr(outside)
     assert store.state()["overlay_xattrs"] == "user" and not store.adopt_user_xattrs()
+
