@@ -123,8 +123,10 @@ class Root:
         timeout = self.options.lock_timeout
         if timeout is None:
             timeout = self.config.lock_timeout
-        for private in (self.paths.top.parent, Path(self.config.cache_topdir)):
-            _make_private(private, self.console)
+        self.paths.top.parent.mkdir(parents=True, exist_ok=True)
+        if self.services.id_map() is not None:  # root mode: the layers hold setuid files that are root's on disk
+            for private in (self.paths.top.parent, Path(self.config.cache_topdir)):
+                _make_private(private, self.console)
         with root_lock(self.paths.lock_file, mode, timeout, self.console.warn):
             yield
 
@@ -384,7 +386,12 @@ class Root:
 
 
 def _make_private(directory: Path, console: Console) -> None:
-    """Roots and caches hold setuid files owned by root on disk: only their owner may enter the directory."""
+    """Only deb-mock's user may enter ``directory`` (roots and caches hold setuid files that are root's on disk).
+
+    One cost: apt's download sandbox (user _apt) cannot reach a base being
+    bootstrapped below it, so mmdebstrap's downloads run unsandboxed (apt
+    says so); the archive's signatures are checked as ever.
+    """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = directory.stat()
     if info.st_uid == os.geteuid() and info.st_mode & 0o077:

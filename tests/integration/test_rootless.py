@@ -142,6 +142,22 @@ def test_rebuild_matches_root_mode(user: User, dm: DebMock, tmp_path: Path) -> N
     assert (root_results / debs[0].name).read_bytes() == debs[0].read_bytes()
 
 
+def test_the_root_is_a_container_for_an_ordinary_user_too(user: User) -> None:
+    """The double chroot cannot reach the user's own files; builds have no capability; copies drop setuid."""
+    R = ("-r", "trixie-amd64")
+    sentinel = user.home / "escaped"
+    climb = ('cd /root && perl -e \'mkdir "x"; chroot "x"; chdir ".." for 1..60; chroot "."; '
+             f'open(F, ">", "{sentinel}") and print F 1\'; true')
+    user.ok(*R, "--chroot", climb)
+    assert not sentinel.exists(), "the double chroot wrote the user's home"
+    status = user.ok(*R, "--unpriv", "--chroot", "grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status").stdout.split()
+    assert status == ["CapBnd:", "0000000000000000", "NoNewPrivs:", "1"], status
+    assert user.run(*R, "--chroot", "echo x > /proc/sys/kernel/core_pattern").returncode != 0
+    user.ok(*R, "--chroot", "cp /bin/true /root/suid && chmod 4755 /root/suid")
+    user.ok(*R, "--copyout", "/root/suid", str(user.home) + "/")
+    assert not (user.home / "suid").stat().st_mode & 0o6000
+
+
 def test_buildsrc_and_shell_as_an_ordinary_user(user: User) -> None:
     sources = user.home / "tree-src"
     sources.mkdir()
