@@ -280,37 +280,41 @@ def _is_qemu(pid: str) -> bool:
         return False
 
 
-def _linking_deb(top: Path, links: dict[str, Path]) -> Path:
-    """A .deb that ships ``links`` (path in the image -> a host path): what a hostile package could do."""
+def _linking_deb(top: Path, victim: Path, home: Path, var_home: Path) -> Path:
+    """A .deb whose postinst links /etc/ssh, /home/alice and /var/home to host paths (as FACTS.md's attack).
+
+    The same paths also exist inside the root (the postinst makes them), so
+    packages installed later unpack through the links there; a host-side
+    operation that followed them would reach the host's copies instead.
+    """
     tree = top / "links-deb"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN/control").write_text("Package: host-links\nVersion: 1.0\nArchitecture: all\n"
                                          "Maintainer: deb-mock tests <tests@deb-mock.invalid>\n"
-                                         "Description: ships links to host paths\n")
-    for inside, target in links.items():
-        (tree / inside).parent.mkdir(parents=True, exist_ok=True)
-        (tree / inside).symlink_to(target)
+                                         "Description: links system paths to host paths\n")
+    postinst = tree / "DEBIAN/postinst"
+    postinst.write_text(f"#!/bin/sh\nset -e\nmkdir -p {victim} {home} {var_home} /home\n"
+                        f"[ -e /etc/ssh ] || ln -s {victim} /etc/ssh\n"
+                        f"ln -sfn {var_home} /var/home\nln -sfn {home} /home/alice\n")
+    postinst.chmod(0o755)
     deb = top / "host-links_1.0_all.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)], check=True, capture_output=True)
     return deb
 
 
 def test_links_a_package_ships_never_lead_the_image_work_to_the_host(image: Image, tmp_path: Path) -> None:
-    """Runs last: it changes the module's root. The host's files stay as they were, whatever the image holds."""
-    victim = tmp_path / "victim"
-    victim.mkdir()
+    """Runs last: it changes the module's root. The host's files stay as they were; the image still builds."""
+    victim, home, var_home = tmp_path / "victim", tmp_path / "alice-home", tmp_path / "var-home"
+    for directory in (victim, home, var_home):
+        directory.mkdir()
     (victim / "ssh_host_ed25519_key").write_text("the host's key")
-    home = tmp_path / "alice-home"
-    home.mkdir()
     (home / ".bashrc").write_text("the host's bashrc")
-    var_home = tmp_path / "var-home"
-    var_home.mkdir()
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    deb = _linking_deb(tmp_path, {"etc/ssh": victim, "home/alice": home, "var/home": var_home})
-    image.json("--install", str(deb))
-    result = image.dm.json(*image.args("--bootc-commit", str(tmp_path / "repo")))
-    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p in before}
-    assert after == before and sorted(p.name for p in victim.iterdir()) == ["ssh_host_ed25519_key"]
-    assert not list(var_home.iterdir()) and sorted(p.name for p in home.iterdir()) == [".bashrc"]
-    if result["exit_code"] != 0:  # refusing the tree is fine, with the path in the image named
-        assert result["exit_code"] == 20 and "/home/alice" in str(result["error"]), result
+    before = {p: (p.stat().st_mode, p.stat().st_uid, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
+    image.json("--install", str(_linking_deb(tmp_path, victim, home, var_home)))
+    commit = image.json("--bootc-commit", str(tmp_path / "repo"))
+    assert commit["exit_code"] == 0
+    after = {p: (p.stat().st_mode, p.stat().st_uid, p.read_bytes()) for p in tmp_path.rglob("*")
+             if p.is_file() and p in before}
+    assert after == before
+    assert sorted(p.name for p in victim.iterdir()) == ["ssh_host_ed25519_key"]
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc"] and not list(var_home.iterdir())
