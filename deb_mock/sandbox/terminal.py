@@ -66,7 +66,7 @@ def relayed_pty(caller: int = 0) -> Iterator[tuple[int, Callable[[Callable[[], b
                 return
 
     try:
-        tty.setraw(caller)
+        tty.setraw(caller, termios.TCSANOW)  # not TCSAFLUSH: keystrokes typed ahead are kept
         yield slave, relay
     finally:
         termios.tcsetattr(caller, termios.TCSADRAIN, saved)
