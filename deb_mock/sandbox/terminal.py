@@ -43,9 +43,10 @@ def relayed_pty(caller: int = 0) -> Iterator[tuple[int, Callable[[Callable[[], b
     def relay(finished: Callable[[], bool]) -> None:
         os.close(slave)
         output = 1
+        inputs = [caller, master]
         while True:
             try:
-                ready, _, _ = select.select([caller, master], [], [], 0.2)
+                ready, _, _ = select.select(inputs, [], [], 0.2)
             except InterruptedError:
                 continue
             if master in ready:
@@ -57,11 +58,18 @@ def relayed_pty(caller: int = 0) -> Iterator[tuple[int, Callable[[Callable[[], b
                     data = b""
                 if not data:
                     return
-                os.write(output, data)
+                with contextlib.suppress(OSError):  # the caller's terminal may be gone: output is dropped
+                    os.write(output, data)
             if caller in ready:
-                data = os.read(caller, 65536)
+                try:
+                    data = os.read(caller, 65536)
+                except OSError:  # the caller's terminal hung up
+                    data = b""
                 if data:
                     os.write(master, data)
+                else:  # no more input: stop reading it, and give the command an end of file (Ctrl-D)
+                    inputs.remove(caller)
+                    os.write(master, b"\x04")
             if not ready and finished():
                 return
 
@@ -69,7 +77,8 @@ def relayed_pty(caller: int = 0) -> Iterator[tuple[int, Callable[[Callable[[], b
         tty.setraw(caller, termios.TCSANOW)  # not TCSAFLUSH: keystrokes typed ahead are kept
         yield slave, relay
     finally:
-        termios.tcsetattr(caller, termios.TCSADRAIN, saved)
+        with contextlib.suppress(termios.error):  # a terminal that hung up has no modes to restore
+            termios.tcsetattr(caller, termios.TCSADRAIN, saved)
         signal.signal(signal.SIGWINCH, previous)
         os.close(master)
         with contextlib.suppress(OSError):
