@@ -79,9 +79,12 @@ class BuildDepsCache:
         self.refused = ""
 
     @classmethod
-    def for_config(cls, config: Config) -> BuildDepsCache:
-        """The cache shared by every root of ``config`` (``--uniqueext`` roots included)."""
-        return cls(Path(config.cache_topdir) / config.name / "build-deps", config.build_deps_max_age_days)
+    def for_config(cls, config: Config, kind: str = "build-deps") -> BuildDepsCache:
+        """The cache shared by every root of ``config`` (``--uniqueext`` roots included).
+
+        ``kind`` "tool-layers" holds the layers of checkers (lintian) beside, not among, build dependencies.
+        """
+        return cls(Path(config.cache_topdir) / config.name / kind, config.build_deps_max_age_days)
 
     def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
         """A layer's key (or an alias's): the base's content id, ``planned`` (what apt would install, or a

@@ -66,10 +66,15 @@ def scrub(services: RootServices, kinds: Sequence[str], all_plugins: pluggy.Hook
 
 
 def _scrub_build_deps(services: RootServices) -> list[str]:
-    deps_cache = BuildDepsCache.for_config(services.config)
-    report = deps_cache.scrub()
-    if report.in_use:
-        services.console.warn(f"{report.in_use} build-deps layer(s) in use by running builds: no longer reused, "
-                              "deleted once those builds end (by the next build that saves a layer or the next "
-                              "scrub)")
-    return [str(deps_cache.directory)] if report.removed else []
+    """The build-deps layers and the tool layers (lintian's) of the config."""
+    removed: list[str] = []
+    for kind in ("build-deps", "tool-layers"):
+        deps_cache = BuildDepsCache.for_config(services.config, kind)
+        report = deps_cache.scrub()
+        if report.in_use:
+            services.console.warn(f"{report.in_use} {kind} layer(s) in use by running builds: no longer reused, "
+                                  "deleted once those builds end (by the next build that saves a layer or the "
+                                  "next scrub)")
+        if report.removed:
+            removed.append(str(deps_cache.directory))
+    return removed

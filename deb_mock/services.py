@@ -374,7 +374,7 @@ class RootServices:
         fresh upper over that layer, discarded at the end.
         """
         apt.check_package_names(packages)
-        cache = BuildDepsCache.for_config(self.config)
+        cache = BuildDepsCache.for_config(self.config, "tool-layers")
         self.refresh_lists_if_stale(in_base=True)
         key = cache.key(self.store.base_content_id(), ["tool layer", self.store.lists_stamp(), *sorted(packages)],
                         [])

@@ -72,6 +72,9 @@ DEVICE_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 PROC_READONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "latency_stats", "acpi", "scsi", "kallsyms")
 
+#: O's /proc, opened before it may join a session keeper's mount namespace (whose /proc is the keeper's)
+HOST_PROC = -1
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
@@ -189,7 +192,8 @@ class HostHandles:
             if os.path.exists(f"/dev/{name}"):
                 self.devices[name] = clone_tree(f"/dev/{name}", MOUNT_ATTR_NOSUID, False)
         if spec["terminal"]:  # the relayed pty, as /dev/console (so ttyname() finds it, as podman does)
-            self.devices["console"] = clone_tree(os.readlink("/proc/self/fd/0"), MOUNT_ATTR_NOSUID, False)
+            self.devices["console"] = clone_tree(os.readlink("self/fd/0", dir_fd=HOST_PROC), MOUNT_ATTR_NOSUID,
+                                                 False)
         for entry in spec["mounts"]:
             if entry["kind"] != "bind":
                 self.binds.append(None)
@@ -206,7 +210,7 @@ class HostHandles:
 
     def idmap(self, pid: int) -> None:
         """Root mode: show the layers and binds to P1's user namespace with their owners mapped into it."""
-        userns_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        userns_fd = os.open(f"{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC, dir_fd=HOST_PROC)
         try:
             binds = [fd for entry, fd in zip(self.entries, self.binds, strict=True)
                      if fd is not None and entry["idmap"]]
@@ -430,6 +434,7 @@ def _fail(status_fd: int, message: str) -> None:
 
 def pid_one(spec: dict[str, Any], status_fd: int, go_fd: int, handles: HostHandles) -> None:
     """PID 1 of the new namespaces: wait for O, become root of the user namespace, set up, run, reap."""
+    os.close(HOST_PROC)  # the host's /proc: never inside the root
     try:
         if os.read(go_fd, 1) != b"1":  # O died (or failed) before it was done with us
             os._exit(SETUP_FAILED)
@@ -461,7 +466,7 @@ def write_id_maps(pid: int, id_map: list[int]) -> None:
     """Map 0..count-1 of P1's user namespace to the subordinate ids (O is root outside)."""
     uid_start, gid_start, count = id_map
     for name, start in (("uid_map", uid_start), ("gid_map", gid_start)):
-        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(f"{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=HOST_PROC)
         try:
             os.write(fd, f"0 {start} {count}\n".encode())
         finally:
@@ -479,6 +484,8 @@ def read_spec(fd: int) -> dict[str, Any]:
 
 def main() -> None:
     """Entry point of the outer init O."""
+    global HOST_PROC
+    HOST_PROC = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     spec = read_spec(int(sys.argv[2]))
     status_fd = int(sys.argv[3])
     os.set_inheritable(status_fd, False)
