@@ -40,8 +40,7 @@ def check_copy_arguments(mode: str, items: Sequence[str]) -> None:
 
 
 def copy_in(services: RootServices, sources: Sequence[str], dest: str) -> None:
-    """Copy host files or directories into the root (cp -a, owned by root)."""
-    check_copy_arguments("copyin", [*sources, dest])
+    """Copy host files or directories into the root (cp -a, owned by root); arguments checked by the caller."""
     binds: list[Mount] = []
     inside: list[str] = []
     for index, source in enumerate(sources):
@@ -74,8 +73,8 @@ def copy_out(services: RootServices, sources: Sequence[str], dest: str) -> None:
     deb-mock then copies that into ``dest`` with no setuid/setgid bit, no
     device node and without following links (:meth:`RootServices.outbox`).
     A symlink named as a source is copied as what it points to in the root.
+    Arguments are checked by the caller (:func:`check_copy_arguments`).
     """
-    check_copy_arguments("copyout", [*sources, dest])
     host = Path(dest)
     into_dir = len(sources) > 1 or dest.endswith("/") or host.is_dir()
     target_dir, name = (host, "") if into_dir else (host.parent, host.name)
