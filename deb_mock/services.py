@@ -46,7 +46,17 @@ from deb_mock.layerstore import LayerStore, RootPaths, remove_tree
 from deb_mock.logs import Console, RunLogs
 from deb_mock.result import RunResult
 from deb_mock.sandbox.runner import LineCollector, OutputSink, run_captured, run_interactive, start_keeper, stop_keeper
-from deb_mock.sandbox.spec import DEFAULT_PATH, Bind, DirectoryRoot, Mount, OverlayRoot, RootFs, SandboxSpec
+from deb_mock.sandbox.spec import (
+    DEFAULT_PATH,
+    ROOT_CAPABILITIES,
+    Bind,
+    DirectoryRoot,
+    Mount,
+    OverlayRoot,
+    RootFs,
+    SandboxSpec,
+    capability_numbers,
+)
 
 
 class Purpose(enum.StrEnum):
@@ -218,6 +228,7 @@ class RootServices:
             marker=self.process_tag,
             join_mount_ns=self._session_pid,
             id_map=self.id_map(),
+            capabilities=capability_numbers((*ROOT_CAPABILITIES, *self.config.sandbox.capabilities)),
         )
 
     def id_map(self) -> tuple[int, int, int] | None:

@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from deb_mock.sandbox.spec import CapabilityName
+
 DEFAULT_BASEDIR = "/var/lib/deb-mock"
 DEFAULT_CACHE_TOPDIR = "/var/cache/deb-mock"
 
@@ -34,6 +36,9 @@ class SandboxConfig:
     #: --chroot/--shell share the host's network (true) or see only loopback (false);
     #: apt always has the network unless ``offline``, package builds never unless asked
     network: bool = True
+    #: capabilities (names without CAP_, e.g. SYS_ADMIN) that commands run as root in the root keep
+    #: beyond the few apt and dpkg need; each widens what a maintainer script or --chroot may do
+    capabilities: tuple[CapabilityName, ...] = ()
     #: extra environment variables for every command in the root
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 

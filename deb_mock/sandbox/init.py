@@ -348,15 +348,23 @@ def setup_inside(spec: dict[str, Any], handles: HostHandles) -> None:
     mount_extra(spec, handles)
 
 
+def bound_capabilities(keep: frozenset[int]) -> None:
+    """Drop from the bounding set every capability not in ``keep``: the command's exec keeps no other."""
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as handle:  # bytes: no codec to import after the pivot
+        last = int(handle.read())
+    for cap in range(last + 1):
+        if cap not in keep:
+            _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+
 def drop_privileges(spec: dict[str, Any]) -> None:
-    """The command's credentials: a build user keeps no capability and can never gain one (setuid files)."""
+    """The command's credentials: a build user keeps no capability and can never gain one (setuid files);
+    root in a root keeps the few apt and dpkg need."""
     if spec["uid"]:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as handle:  # bytes: no codec to import after the pivot
-            last = int(handle.read())
-        for cap in range(last + 1):
-            if cap not in BUILD_CAPS:
-                _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
+        bound_capabilities(BUILD_CAPS)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    elif spec["capabilities"] is not None:
+        bound_capabilities(frozenset(spec["capabilities"]))
     if spec["uid"] and spec["max_processes"]:  # counted per host uid: the build user's has no other process
         resource.setrlimit(resource.RLIMIT_NPROC, (spec["max_processes"], spec["max_processes"]))
     if spec["gid"] or spec["uid"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from collections.abc import Mapping
 from typing import Literal
 
@@ -44,6 +45,30 @@ class Tmpfs:
 
 
 Mount = Bind | Tmpfs
+
+#: Linux's capabilities (linux/capability.h) in the order of their numbers, without the CAP_ prefix
+CapabilityName = Literal[
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE",
+]
+CAPABILITIES: dict[str, int] = {name: number for number, name in enumerate(typing.get_args(CapabilityName))}
+
+#: what root in a root keeps: enough for apt, dpkg and maintainer scripts (file ownership and modes,
+#: adduser, su/runuser, setcap in postinsts, chroot for dpkg --root), the set container engines give
+#: by default; never SYS_ADMIN, SYS_MODULE, SYS_RAWIO, SYS_PTRACE, MKNOD, NET_ADMIN or NET_RAW
+ROOT_CAPABILITIES: tuple[CapabilityName, ...] = (
+    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
+    "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP",
+)
+
+
+def capability_numbers(names: tuple[CapabilityName, ...]) -> tuple[int, ...]:
+    """The numbers of ``names`` (checked by the config schema), sorted and without repeats."""
+    return tuple(sorted({CAPABILITIES[name] for name in names}))
 
 
 def with_run_dir(*mounts: Mount) -> list[Mount]:
@@ -110,6 +135,9 @@ class SandboxSpec:
     #: root mode: (first uid, first gid, count) of the host ids that 0.. of the root's user namespace map to;
     #: None in rootless mode (the whole run already is in a user namespace)
     id_map: tuple[int, int, int] | None = None
+    #: the bounding set (capability numbers) of a command run as root in a root; None keeps every
+    #: capability (host tools). A command run as another user always keeps none.
+    capabilities: tuple[int, ...] | None = None
 
     def to_json(self) -> str:
         """Serialise for the init process (which only uses the standard library)."""

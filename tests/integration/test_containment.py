@@ -76,6 +76,18 @@ def test_kernel_devices_mounts_and_host_processes_are_out_of_reach(dm: DebMock, 
         host_sleep.wait()
 
 
+def test_root_in_the_root_keeps_only_what_apt_and_dpkg_need(dm: DebMock, trixie: dict[str, object]) -> None:
+    """Root's bounding set is the container default: no mount even in its own namespaces, unless configured."""
+    script = "grep '^CapBnd' /proc/self/status; mount -t tmpfs none /mnt && echo TMPFS-MOUNTED; true"
+    lines = dm.ok(*R, "--chroot", script).stdout.splitlines()
+    # CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT AUDIT_WRITE SETFCAP
+    assert lines[0].split() == ["CapBnd:", "00000000a00405fb"] and "TMPFS-MOUNTED" not in lines, lines
+    lines = dm.ok(*R, "--config-opts", "sandbox.capabilities=[SYS_ADMIN]", "--chroot", script).stdout.splitlines()
+    assert lines[0].split() == ["CapBnd:", "00000000a02405fb"] and "TMPFS-MOUNTED" in lines, lines
+    bad = dm.run(*R, "--config-opts", "sandbox.capabilities=[ROOT]", "--chroot", "true")
+    assert bad.returncode == 3 and "sandbox.capabilities[0]" in bad.stderr and "'ROOT'" in bad.stderr, bad.stderr
+
+
 def test_no_terminal_of_the_caller_is_reachable(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
     """TIOCSTI from the root cannot type into the terminal deb-mock was started from (a pty here)."""
     marker = tmp_path / "typed"
