@@ -55,6 +55,12 @@ class BuildOptions:
     postinstall: bool = False
     #: seconds dpkg-buildpackage may run (--build-timeout); None: the config's build_timeout
     timeout: float | None = None
+    #: (stage, command) pairs from the command line, run after the config's (sbuild's --*-commands)
+    stage_commands: tuple[tuple[str, str], ...] = ()
+    #: a pbuilder hook directory (--hookdir); None: the config's hooks.hookdir
+    hookdir: Path | None = None
+    #: keep a failed build's root (--keep-failed); None: the config's keep_failed
+    keep_failed: bool | None = None
 
     @property
     def all_profiles(self) -> tuple[str, ...]:

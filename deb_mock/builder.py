@@ -21,9 +21,10 @@ from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
 from deb_mock.result import Artifact
-from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, RootFs, with_run_dir
+from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, RootFs, with_run_dir
 from deb_mock.services import Purpose, RootServices
 from deb_mock.source import SourcePackage, read_dsc, verify_signature
+from deb_mock.stage_runner import StageRunner
 
 #: where --extra-package files appear inside the root while they are copied into EXTRA_REPO
 EXTRA_MOUNT = f"{RUN_DIR}/extra"
@@ -102,39 +103,90 @@ class PackageBuilder:
             services.logs.write_root_log(verify_signature(source, services.config.source_keyrings))
         services.require_initialized()
         resultdir.mkdir(parents=True, exist_ok=True)
+        build_log = resultdir / "build.log"
+        build_log.write_text("", encoding="utf-8")
+        stages = StageRunner(services, self.options, source, build_log)
+        build_dir = f"{BUILD_TOP}/{source.build_dir_name}"
+        stages.on_host("pre-build-commands", build_dir, None)
         services.store.remove_leftovers()
+        services.store.drop_failed_build()
         root_fs = services.store.overlay() if self.options.no_clean else services.new_scratch(BUILD_SCRATCH)
-        context = BuildContext(source, self.options, root_fs, f"{BUILD_TOP}/{source.build_dir_name}", resultdir)
+        context = BuildContext(source, self.options, root_fs, build_dir, resultdir)
         try:
-            self._build_steps(context)
-        finally:
-            if not self.options.no_clean:
-                services.discard_scratch(BUILD_SCRATCH)
-            if context.deps_lease is not None:
-                context.deps_lease.release()
+            self._build_steps(context, stages)
+        except BaseException as exc:
+            self._end_of_root(context, failed=isinstance(exc, DebMockError))
+            if isinstance(exc, DebMockError):
+                stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
+            raise
+        self._end_of_root(context, failed=False)
+        stages.on_host("post-build-commands", build_dir, self._changes(context))
         if self.options.postinstall and self.postinstall is not None:
             built = [a.path for a in context.artifacts if a.path.endswith(".deb")]
             self.postinstall([path for path in built if "-dbgsym_" not in path])
         return context
 
-    def _build_steps(self, context: BuildContext) -> None:
+    def _end_of_root(self, context: BuildContext, failed: bool) -> None:
+        """Discard the build's throw-away root, or keep a failed one (--keep-failed); free its layer."""
+        services = self.services
+        keep = self.options.keep_failed if self.options.keep_failed is not None else services.config.keep_failed
+        try:
+            if self.options.no_clean:
+                return
+            if failed and keep and not services.scratch_in_ram and isinstance(context.root_fs, OverlayRoot):
+                services.store.keep_scratch(BUILD_SCRATCH, {
+                    "lowers": list(context.root_fs.lowers), "build_dir": context.build_dir,
+                    "source": context.source.name, "version": context.source.version})
+                kept = str(services.paths.failed_build)
+                services.result.extra["failed_build"] = {"path": kept, "build_dir": context.build_dir}
+                services.console.info(f"the failed build is kept in {kept}: "
+                                      f"deb-mock -r {services.root_id} --shell --failed-build")
+                return
+            if failed and keep:
+                services.console.warn("the failed build ran in RAM (tmpfs plugin) and cannot be kept")
+            services.discard_scratch(BUILD_SCRATCH)
+        finally:
+            if context.deps_lease is not None:
+                context.deps_lease.release()
+                context.deps_lease = None
+
+    @staticmethod
+    def _changes(context: BuildContext) -> Path | None:
+        found = [Path(a.path) for a in context.artifacts
+                 if a.path.endswith(".changes") and not a.path.endswith("_source.changes")]
+        return found[0] if found else None
+
+    def _build_steps(self, context: BuildContext, stages: StageRunner) -> None:
         services = self.services
         with services.logs.stage("build-deps"):
-            self._install_build_deps(context)
+            stages.in_root("chroot-setup-commands", context.root_fs, context.build_dir)
+            try:
+                self._install_build_deps(context, stages)
+            except DebMockError:
+                stages.in_root("build-deps-failed-commands", context.root_fs, context.build_dir, failing=True)
+                raise
         services.write_installed_packages(context.root_fs, context.resultdir)
         with services.logs.stage("unpack"):
             self._unpack(context)
+        stages.in_root("starting-build-commands", context.root_fs, context.build_dir)
         services.hook.debmock_pre_build(root=services, build=context)
         with services.logs.stage("build"):
             returncode = self._dpkg_buildpackage(context)
         context.success = returncode == 0
+        log = context.resultdir / "build.log"
+        tail = [] if context.success else log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        if not context.success:
+            stages.in_root("build-failed-commands", context.root_fs, context.build_dir, failing=True)
+        stages.in_root("finished-build-commands", context.root_fs, context.build_dir, success=context.success,
+                       failing=not context.success)
         if context.success:
             with services.logs.stage("results"):
                 context.artifacts = self._collect(context.root_fs, ["*.changes"], context.resultdir)
         services.hook.debmock_post_build(root=services, build=context)
+        changes = self._changes(context)
+        stages.in_root("chroot-cleanup-commands", context.root_fs, context.build_dir, success=context.success,
+                       changes=f"{BUILD_TOP}/{changes.name}" if changes else None, failing=not context.success)
         if not context.success:
-            log = context.resultdir / "build.log"
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
             raise BuildError(f"{context.source.name} {context.source.version} failed to build "
                              f"(dpkg-buildpackage exit code {returncode}); the end of build.log:\n"
                              + "\n".join(tail), hint=f"the whole log is {log}")
@@ -175,10 +227,22 @@ class PackageBuilder:
 
     # -- build dependencies ------------------------------------------------------------
 
-    def _install_build_deps(self, context: BuildContext) -> None:
+    def install_build_deps_in_root(self, source: SourcePackage) -> None:
+        """apt-get build-dep of ``source`` into the root's own state (--installdeps, for work by hand)."""
+        build_dep = build_commands.build_dep_command(f"{SOURCE_MOUNT}/{source.dsc.name}", self.options)
+        self._install_packages(self.services.store.overlay(), build_commands.CORE_BUILD_PACKAGES, build_dep,
+                               self._source_mounts(source))
+
+    def _install_build_deps(self, context: BuildContext, stages: StageRunner) -> None:
         services, root_fs = self.services, context.root_fs
-        cache = None if self.options.no_clean else BuildDepsCache.for_config(services.config)
-        services.refresh_lists_if_stale(root_fs if cache is None else None, in_base=cache is not None)
+        # what ran in the root before its build dependencies must not end up in a shared layer
+        cached = not self.options.no_clean and not stages.touches_setup
+        cache = BuildDepsCache.for_config(services.config) if cached else None
+        try:
+            services.refresh_lists_if_stale(root_fs if cache is None else None, in_base=cache is not None)
+        except DebMockError:
+            stages.in_root("chroot-update-failed-commands", root_fs, context.build_dir, failing=True)
+            raise
         debs = self._extra_debs()
         if debs:
             self._offer_extra_debs(root_fs, debs)
@@ -286,7 +350,6 @@ class PackageBuilder:
         env = self._environment(context)
         mounts = [m for ms in services.hook.debmock_build_mounts(root=services, build=context) for m in ms]
         log = context.resultdir / "build.log"
-        log.write_text("", encoding="utf-8")
         network = True if self.options.enable_network else None
         timeout = self.options.timeout if self.options.timeout is not None else services.config.build_timeout
         with services.logs.sink("build", log_path=log) as sink:

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import pluggy
 
-from deb_mock import __version__, orphans, userns
+from deb_mock import __version__, orphans, stage_commands, userns
 from deb_mock.build_commands import BuildOptions, BuildSelection
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain, with_rootless_paths
@@ -77,6 +77,7 @@ def _add_modes(parser: argparse.ArgumentParser) -> None:
     add("-i", "--install", action="store_true", help="apt-get install ARGS (names or local .deb files)")
     add("--remove", action="store_true", help="apt-get remove ARGS")
     add("--update", action="store_true", help="apt-get update and dist-upgrade (or upgrade only ARGS)")
+    add("--installdeps", action="store_true", help="install the build dependencies of ARGS (.dsc files or names)")
     add("--copyin", action="store_true", help="copy host paths ARGS... into the root at the last ARG")
     add("--copyout", action="store_true", help="copy root paths ARGS... to the host at the last ARG")
     add("--clean", action="store_true", help="discard every change since the last snapshot (or init)")
@@ -105,6 +106,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     opt("--enable-network", action="store_true", help="give --chroot/--shell and the build the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
     opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
+    opt("--failed-build", action="store_true",
+        help="--chroot/--shell in the failed build kept by --keep-failed (in its build directory)")
     opt("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
     opt("-v", "--verbose", action="store_true", help="show the output of bootstrap and apt")
     opt("-q", "--quiet", action="store_true", help="no progress or notes, only warnings and errors")
@@ -133,6 +136,23 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    bopt("--keep-failed", action="store_true", default=None,
+         help="keep a failed build's root for --shell --failed-build (until --clean or the next build)")
+    bopt("--hookdir", type=Path, metavar="DIR", help="run a pbuilder hook directory's scripts at their stages")
+    stages = parser.add_argument_group("stage commands (sbuild's; repeatable, run through /bin/sh)")
+    for stage in stage_commands.STAGES:
+        who = "as root in the root" if stage.where == "root" else "on the host, as you"
+        stages.add_argument(f"--{stage.name}", action=_StageCommand, dest="stage_commands", default=[],
+                            metavar="CMD", help=f"{stage.when} ({who})")
+
+
+class _StageCommand(argparse.Action):
+    """Collect --*-commands as (stage, command) pairs in the order given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        pairs = [*getattr(namespace, self.dest, []), (str(option_string).lstrip("-"), str(values))]
+        setattr(namespace, self.dest, pairs)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -244,7 +264,9 @@ def _main(argv: Sequence[str] | None, result: RunResult) -> int:
     loaded = _isolate(args, mode, loaded, extra_modes)
     result.config_digest = loaded.digest
     options = RunOptions(uniqueext=args.uniqueext, resultdir=args.resultdir, lock_timeout=args.lock_timeout,
-                         unpriv=args.unpriv, cwd=args.cwd, enable_network=args.enable_network)
+                         unpriv=args.unpriv, cwd=args.cwd, enable_network=args.enable_network,
+                         failed_build=args.failed_build,
+                         hookdir=stage_commands.check_hookdir(args.hookdir) if args.hookdir else None)
     if mode == "list_plugins":
         return _list_plugins(args, plugins, loaded)
     drop_disabled(plugins, loaded.config.plugins)
@@ -319,6 +341,8 @@ def _run_root_mode(args: argparse.Namespace, mode: str, root: Root, result: RunR
 def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[], int]:
     """The Root call for ``mode``, with its arguments checked before the lock is taken."""
     items: list[str] = list(args.args)
+    if args.failed_build and mode not in ("chroot", "shell"):
+        raise UsageError("--failed-build goes with --chroot or --shell")
 
     def done(call: Callable[[], object]) -> Callable[[], int]:
         def run() -> int:
@@ -355,6 +379,10 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         return done(lambda: getattr(root, mode)(items))
     if mode == "update":
         return done(lambda: root.update(items))
+    if mode == "installdeps":
+        if not items:
+            raise UsageError("--installdeps needs .dsc files or source package names")
+        return done(lambda: root.installdeps(items))
     if mode in ("copyin", "copyout"):
         check_copy_arguments(mode, items)
         return done(lambda: getattr(root, mode)(items[:-1], items[-1]))
@@ -378,13 +406,16 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     if args.build_timeout is not None and args.build_timeout <= 0:
         raise UsageError(f"--build-timeout {args.build_timeout:g}: must be more than 0 seconds")
+    for _stage, command in args.stage_commands:
+        stage_commands.check_command(command)
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     arch: BuildSelection = "any" if args.arch_any else "all" if args.arch_all else "any,all"
     return BuildOptions(arch=arch, source=args.source, source_only_changes=args.source_only_changes,
                         nocheck=args.nocheck, jobs=args.jobs, profiles=profiles,
                         extra_packages=tuple(args.extra_package), additional_packages=tuple(args.additional_package),
                         no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall,
-                        timeout=args.build_timeout)
+                        timeout=args.build_timeout, stage_commands=tuple(args.stage_commands),
+                        keep_failed=args.keep_failed)
 
 
 def _no_args(mode: str, items: list[str]) -> None:

@@ -72,6 +72,11 @@ class RootPaths:
     def default_resultdir(self) -> Path:
         return self.top / "result"
 
+    @property
+    def failed_build(self) -> Path:
+        """A failed build's kept upper and its record (--keep-failed)."""
+        return self.top / "failed-build"
+
     def incoming_base(self) -> Path:
         """Where a bootstrap writes before the base is renamed into place."""
         return self.top / f"base.incoming-{os.getpid()}"
@@ -302,6 +307,40 @@ class LayerStore:
     def scratch_upper(self, name: str) -> Path:
         """The upper directory of scratch overlay ``name``."""
         return self.paths.top / "scratch" / name / "upper"
+
+    def keep_scratch(self, name: str, info: dict[str, Any]) -> None:
+        """Keep scratch ``name`` as the failed build (a rename; any older one is dropped first)."""
+        self.drop_failed_build()
+        top = self.paths.top / "scratch" / name
+        write_atomic(top / "failed-build.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+        os.replace(top, self.paths.failed_build)
+
+    def failed_build_info(self) -> dict[str, Any] | None:
+        """The kept failed build's record, or None."""
+        try:
+            info: dict[str, Any] = json.loads((self.paths.failed_build / "failed-build.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return info
+
+    def failed_build_root(self) -> tuple[OverlayRoot, str]:
+        """The kept failed build as a root, and its build directory (exit 5 if none is kept)."""
+        info = self.failed_build_info()
+        if info is None:
+            raise UsageError(f"{self.paths.top.name} has no failed build kept",
+                             hint="build with --keep-failed (or keep_failed: true) first")
+        gone = [lower for lower in info["lowers"] if not Path(lower).is_dir()]
+        if gone:
+            raise RootError(f"the failed build's lower layers are gone ({', '.join(gone)})",
+                            hint="a --scrub or a new base removed them; build again with --keep-failed")
+        top = self.paths.failed_build
+        self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
+        return OverlayRoot(tuple(info["lowers"]), str(top / "upper"), str(top / "work"),
+                           str(self.paths.mountpoint)), str(info["build_dir"])
+
+    def drop_failed_build(self) -> None:
+        if self.paths.failed_build.exists():
+            remove_tree(self.paths.failed_build)
 
     def drop_scratch(self, name: str) -> None:
         """Delete a scratch upper."""

@@ -37,8 +37,11 @@ from deb_mock.locks import root_lock
 from deb_mock.logs import Console
 from deb_mock.names import is_safe_name
 from deb_mock.result import Artifact, RunResult
-from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, with_run_dir
+from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, with_run_dir
 from deb_mock.services import Purpose, RootIdentity, RootServices
+from deb_mock.source import SourcePackage
+from deb_mock.stage_commands import check_hookdir
+from deb_mock.stage_runner import run_hook_scripts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +54,10 @@ class RunOptions:
     unpriv: bool = False
     cwd: str | None = None
     enable_network: bool = False
+    #: --chroot/--shell in the failed build kept by --keep-failed
+    failed_build: bool = False
+    #: a pbuilder hook directory (--hookdir; F hooks before --chroot/--shell, E after --update)
+    hookdir: Path | None = None
 
 
 def root_identity(config: Config, options: RunOptions) -> RootIdentity:
@@ -236,7 +243,25 @@ class Root:
         self.services.require_initialized()
         self.services.apt_run(apt.update_command(), "apt-update")
         self.services.apt_run(apt.upgrade_command(packages), "apt-upgrade")
+        run_hook_scripts(self.services, self._hookdir(), "E", "update")
         self.services.write_installed_packages()
+
+    def installdeps(self, items: Sequence[str]) -> None:
+        """Install the build dependencies of source packages (``.dsc`` files or names) into the root."""
+        sources = self._sources(items)
+        self.services.require_initialized()
+        self.services.refresh_lists_if_stale()
+        for source in sources:
+            PackageBuilder(self.services, BuildOptions()).install_build_deps_in_root(source)
+        self.services.write_installed_packages()
+
+    def _sources(self, items: Sequence[str]) -> list[SourcePackage]:
+        """Checked source packages: ``.dsc`` files, or names fetched from the archive (exit 40 if bad)."""
+        from deb_mock.source import read_dsc
+        from deb_mock.source_fetch import fetch_source
+
+        return [read_dsc(Path(item)) if item.endswith(".dsc") or Path(item).exists()
+                else fetch_source(self.services, item, self.paths.top / "sources") for item in items]
 
     # -- package builds ------------------------------------------------------------------
 
@@ -246,18 +271,10 @@ class Root:
 
         Every .dsc is checked before anything is installed (exit 40 if bad).
         """
-        from deb_mock.source import read_dsc
-        from deb_mock.source_fetch import fetch_source
-
         if not items:
             raise UsageError("--rebuild needs source packages (.dsc files or names)")
-        sources = []
-        for item in items:
-            if item.endswith(".dsc") or Path(item).exists():
-                sources.append(read_dsc(Path(item)))
-            else:
-                sources.append(fetch_source(self.services, item, self.paths.top / "sources"))
-        builder = PackageBuilder(self.services, options or BuildOptions(), postinstall=self.install)
+        sources = self._sources(items)
+        builder = PackageBuilder(self.services, self._with_hookdir(options), postinstall=self.install)
         contexts = builder.build_all(sources, chain=chain, keep_going=keep_going)
         self.result.artifacts = [a for c in contexts for a in c.artifacts]
         return contexts
@@ -266,48 +283,64 @@ class Root:
         """Build the source package of an unpacked tree, then its binaries (pdebuild)."""
         if not tree.is_dir():
             raise UsageError(f"--sources {tree}: not a directory")
-        builder = PackageBuilder(self.services, options or BuildOptions(), postinstall=self.install)
+        builder = PackageBuilder(self.services, self._with_hookdir(options), postinstall=self.install)
         source = builder.build_source_package(tree)
         contexts = builder.build_all([source], chain=False, keep_going=False)
         self.result.artifacts = [Artifact.of(f) for f in source.all_files] + \
             [a for c in contexts for a in c.artifacts]
         return contexts
 
+    def _with_hookdir(self, options: BuildOptions | None) -> BuildOptions:
+        options = options or BuildOptions()
+        if options.hookdir is None and self.options.hookdir is not None:
+            options = dataclasses.replace(options, hookdir=self.options.hookdir)
+        return options
+
     # -- sessions --------------------------------------------------------------------------
 
     def chroot(self, argv: Sequence[str], echo: TextIO | None = None) -> int:
         """Run a command in the root, its output logged to root.log; return its exit status."""
+        root_fs, cwd = self._session_root()
         self.services.require_initialized()
+        run_hook_scripts(self.services, self._hookdir(), "F", "execute", root_fs)
         self.hook.debmock_enter(root=self.services, purpose=Purpose.CHROOT)
         returncode = 1
         try:
             with self.logs.stage("chroot"), self.logs.sink("chroot", echo or sys.stdout) as sink:
                 sink.line_to_log_only(f"$ {' '.join(argv)}")
-                returncode = self.services.run_in_root(argv, purpose=Purpose.CHROOT, sink=sink,
-                                                       unpriv=self.options.unpriv, cwd=self._cwd())
+                returncode = self.services.run_in_root(argv, purpose=Purpose.CHROOT, sink=sink, root_fs=root_fs,
+                                                       unpriv=self.options.unpriv, cwd=cwd)
         finally:
             self.hook.debmock_exit(root=self.services, purpose=Purpose.CHROOT, returncode=returncode)
         return returncode
 
     def shell(self, argv: Sequence[str] | None = None) -> int:
         """An interactive shell (or ``argv``) with the caller's terminal; not logged."""
+        root_fs, cwd = self._session_root()
         self.services.require_initialized()
         bash = self._exists_in_root("/bin/bash")
         command = list(argv) if argv else ["/bin/bash", "-l"] if bash else ["/bin/sh", "-l"]
+        run_hook_scripts(self.services, self._hookdir(), "F", "login", root_fs)
         self.hook.debmock_enter(root=self.services, purpose=Purpose.SHELL)
         returncode = 1
         try:
             with self.logs.stage("shell"):
                 returncode = self.services.run_in_root(command, purpose=Purpose.SHELL, interactive=True,
-                                                       unpriv=self.options.unpriv, cwd=self._cwd())
+                                                       root_fs=root_fs, unpriv=self.options.unpriv, cwd=cwd)
         finally:
             self.hook.debmock_exit(root=self.services, purpose=Purpose.SHELL, returncode=returncode)
         return returncode
 
-    def _cwd(self) -> str:
-        if self.options.cwd:
-            return self.options.cwd
-        return f"/home/{self.config.build_user}" if self.options.unpriv else "/root"
+    def _hookdir(self) -> Path | None:
+        hookdir = self.options.hookdir or (Path(self.config.hooks.hookdir) if self.config.hooks.hookdir else None)
+        return check_hookdir(hookdir) if hookdir is not None else None
+
+    def _session_root(self) -> tuple[OverlayRoot | None, str]:
+        """The root of --chroot/--shell (the kept failed build with --failed-build) and its directory."""
+        root_fs, cwd = None, f"/home/{self.config.build_user}" if self.options.unpriv else "/root"
+        if self.options.failed_build:
+            root_fs, cwd = self.store.failed_build_root()
+        return root_fs, self.options.cwd or cwd
 
     def _exists_in_root(self, path: str) -> bool:
         """Whether ``path`` exists in some layer of the root (a whiteout above it is not considered)."""
@@ -335,6 +368,7 @@ class Root:
         if not self.paths.top.exists():
             return
         self.store.remove_leftovers()
+        self.store.drop_failed_build()
         self.store.reset_upper()
         state = self.store.state()
         if state:

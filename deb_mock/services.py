@@ -74,6 +74,8 @@ class Purpose(enum.StrEnum):
     COPY = "copy"
     #: dpkg-buildpackage and the build's own steps: never the network unless asked
     BUILD = "build"
+    #: a build's stage commands and hook scripts (as root; the network is chosen by their stage)
+    HOOK = "hook"
     #: reading the root (installed packages, statistics)
     QUERY = "query"
     #: a helper step deb-mock or a plugin runs (unpack, collect results, image tools)

@@ -18,9 +18,10 @@ from deb_mock.config import locate
 from deb_mock.config.schema import Config
 from deb_mock.config.typed import build_dataclass, where
 from deb_mock.config.yamlsource import KeyPath, Layer, load_yaml_layer, merge_layers, set_dotted
-from deb_mock.errors import ConfigError
+from deb_mock.errors import ConfigError, DebMockError
 from deb_mock.names import is_safe_name
 from deb_mock.resources import user_config_file
+from deb_mock.stage_commands import STAGE_NAMES, check_command
 
 BUILTIN = "built-in default"
 
@@ -161,7 +162,20 @@ def _build(merged: Layer, plugin_sections: Mapping[str, type]) -> Config:
         return result
 
     extra: dict[str, Callable[[Any, KeyPath], Any]] = {"plugins": plugins}
-    return build_dataclass(Config, merged.data, merged.origins, (), extra)
+    config = build_dataclass(Config, merged.data, merged.origins, (), extra)
+    _check_stage_commands(config, merged)
+    return config
+
+
+def _check_stage_commands(config: Config, merged: Layer) -> None:
+    """An escape sbuild does not know, in a hooks.* command, is a config error naming the key."""
+    for stage in STAGE_NAMES:
+        key = stage.replace("-", "_")
+        for index, command in enumerate(config.hooks.commands(stage)):
+            try:
+                check_command(command)
+            except DebMockError as exc:
+                raise ConfigError(f"{where(merged.origins, ('hooks', f'{key}[{index}]'))}: {exc.message}") from None
 
 
 def describe(loaded: LoadedConfig) -> str:

@@ -44,6 +44,42 @@ class SandboxConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HooksConfig:
+    """Commands at sbuild's stages of a build, and a pbuilder hook directory (see deb-mock(1) STAGE COMMANDS).
+
+    Each list runs before the same stage's commands from the command line.
+    """
+
+    #: on the host, as deb-mock's user, before anything else
+    pre_build_commands: tuple[str, ...] = ()
+    #: in the build root as root, before the build dependencies are installed
+    chroot_setup_commands: tuple[str, ...] = ()
+    #: in the build root as root, after refreshing the package lists failed
+    chroot_update_failed_commands: tuple[str, ...] = ()
+    #: in the build root as root, after installing the build dependencies failed
+    build_deps_failed_commands: tuple[str, ...] = ()
+    #: in the build root as root, after the unpack, just before dpkg-buildpackage
+    starting_build_commands: tuple[str, ...] = ()
+    #: in the build root as root, after dpkg-buildpackage failed
+    build_failed_commands: tuple[str, ...] = ()
+    #: in the build root as root, after dpkg-buildpackage (failed or not)
+    finished_build_commands: tuple[str, ...] = ()
+    #: in the build root as root, last, after the results were copied out
+    chroot_cleanup_commands: tuple[str, ...] = ()
+    #: on the host, as deb-mock's user, after a successful build
+    post_build_commands: tuple[str, ...] = ()
+    #: on the host, as deb-mock's user, after a failed build
+    post_build_failed_commands: tuple[str, ...] = ()
+    #: a pbuilder hook directory (scripts A*, B*, C*, D*, H*, I* in builds; E* after --update; F* before a shell)
+    hookdir: str | None = None
+
+    def commands(self, stage: str) -> tuple[str, ...]:
+        """The commands of ``stage`` (sbuild's name, with dashes)."""
+        value: tuple[str, ...] = getattr(self, stage.replace("-", "_"))
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A root's whole configuration after all layers were merged."""
 
@@ -103,6 +139,10 @@ class Config:
     #: "root" (run as root), "rootless" (an ordinary user, inside a user namespace with
     #: subordinate ids) or "auto" (root mode when run as root, rootless otherwise)
     isolation: Literal["auto", "root", "rootless"] = "auto"
+    #: keep a failed build's root for `--shell --failed-build` (until --clean or the next build)
+    keep_failed: bool = False
+    #: commands and hook scripts at the stages of a build
+    hooks: HooksConfig = dataclasses.field(default_factory=HooksConfig)
     #: sandbox settings
     sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
     #: per-plugin settings, checked against each plugin's own dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from deb_mock.cli import build_parser
-from deb_mock.config.schema import Config, SandboxConfig
+from deb_mock.config.schema import Config, HooksConfig, SandboxConfig
 from deb_mock.errors import ExitCode
 from deb_mock.plugin_manager import BUILTIN_PLUGINS, make_plugin_manager
 
@@ -57,10 +57,10 @@ def sections(path: Path) -> dict[str, list[str]]:
 
 
 def tags(lines: list[str]) -> list[str]:
-    """The plain text of every ``.TP`` tag (the line after ``.TP``), macro names dropped."""
+    """The plain text of every ``.TP`` or ``.TQ`` tag (the line after it), macro names dropped."""
     found = []
     for before, line in itertools.pairwise(lines):
-        if before.strip() == ".TP" or before.startswith(".TP "):
+        if before.strip() in (".TP", ".TQ") or before.startswith(".TP "):
             if line.startswith("."):
                 line = line.split(None, 1)[1] if " " in line else ""
             found.append(plain(line).replace('"', "").strip())
@@ -164,6 +164,11 @@ def test_every_sandbox_key_is_in_deb_mock_yaml_5(field: str) -> None:
     assert f"sandbox.{field}" in documented or field in documented, (
         f"config key 'sandbox.{field}' has no .TP entry in deb-mock.yaml.5"
     )
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(HooksConfig)])
+def test_every_hooks_key_is_in_deb_mock_yaml_5(field: str) -> None:
+    assert f"hooks.{field}" in _config_tags(), f"config key 'hooks.{field}' has no .TP entry in deb-mock.yaml.5"
 
 
 def _dataclass_keys(cls: type, prefix: str) -> list[tuple[str, str]]:
