@@ -36,8 +36,8 @@ from deb_mock.root import Root, RunOptions
 INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill",
               "list_snapshots")
 #: modes that work on a root, in the order their flags are documented
-ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "copyin", "copyout",
-              "clean", "scrub", "snapshot", "rollback_to", "remove_snapshot")
+ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "installdeps",
+              "copyin", "copyout", "clean", "scrub", "snapshot", "rollback_to", "remove_snapshot")
 
 
 class _Parser(argparse.ArgumentParser):

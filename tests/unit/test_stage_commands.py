@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deb_mock import stage_commands
-from deb_mock.cli import build_parser, main, parse_args
+from deb_mock.cli import build_parser, main, parse_args, selected_mode
 from deb_mock.errors import UsageError
 
 VALUES = {"SBUILD_HOST_ARCH": "amd64", "SBUILD_PKGBUILD_DIR": "/build/p/hello-1", "SBUILD_BUILD_DIR": "/build/p",
@@ -106,3 +106,8 @@ def test_bad_escape_in_the_config_names_the_key(tmp_path: Path, capsys: pytest.C
     code = main(["-r", str(config), "--rebuild", str(dsc)])
     err = capsys.readouterr().err
     assert "hooks.starting_build_commands" in err and "%z" in err and code == 3, err
+
+
+def test_installdeps_is_a_mode_of_its_own() -> None:
+    args = parse_args(build_parser(), ["--installdeps", "x.dsc"])
+    assert selected_mode(args) == "installdeps"
