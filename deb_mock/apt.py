@@ -39,6 +39,16 @@ def install_command(packages: Sequence[str]) -> list[str]:
     return [*_BASE, "install", "--no-install-recommends", "--", *packages]
 
 
+def satisfy_command(relations: Sequence[str]) -> list[str]:
+    """Install what satisfies dependency relations (``a (>= 1) | b``), as autopkgtest does for its tests."""
+    return [*_BASE, "satisfy", "--no-install-recommends", "--", ", ".join(relations)]
+
+
+def base_options() -> list[str]:
+    """The options of every apt-get run here (no questions, keep existing conffiles), for scripts."""
+    return _BASE[1:]
+
+
 def remove_command(packages: Sequence[str]) -> list[str]:
     """Remove ``packages`` and what was installed only for them."""
     return [*_BASE, "remove", "--autoremove", "--", *packages]

@@ -61,6 +61,12 @@ class BuildOptions:
     hookdir: Path | None = None
     #: keep a failed build's root (--keep-failed); None: the config's keep_failed
     keep_failed: bool | None = None
+    #: checks of the results (--run-autopkgtest, --run-piuparts and their -fail); None: the config's
+    run_autopkgtest: bool | None = None
+    autopkgtest_opts: tuple[str, ...] | None = None
+    autopkgtest_fail: bool | None = None
+    run_piuparts: bool | None = None
+    piuparts_fail: bool | None = None
 
     @property
     def all_profiles(self) -> tuple[str, ...]:

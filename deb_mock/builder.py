@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deb_mock import apt, build_commands
+from deb_mock import apt, build_commands, result_checks
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
@@ -120,11 +120,31 @@ class PackageBuilder:
                 stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
             raise
         self._end_of_root(context, failed=False)
+        try:
+            result_checks.run_checks(services, source, context.artifacts, resultdir, self._check_options())
+        except DebMockError:
+            stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
+            raise
         stages.on_host("post-build-commands", build_dir, self._changes(context))
         if self.options.postinstall and self.postinstall is not None:
             built = [a.path for a in context.artifacts if a.path.endswith(".deb")]
             self.postinstall([path for path in built if "-dbgsym_" not in path])
         return context
+
+    def _check_options(self) -> result_checks.CheckOptions:
+        """The checks of the results: the command line's choice, else the config's."""
+        options, config = self.options, self.services.config
+
+        def pick(value: bool | None, default: bool) -> bool:
+            return default if value is None else value
+
+        return result_checks.CheckOptions(
+            autopkgtest=pick(options.run_autopkgtest, config.run_autopkgtest),
+            autopkgtest_opts=options.autopkgtest_opts if options.autopkgtest_opts is not None
+            else config.autopkgtest_opts,
+            autopkgtest_fail=pick(options.autopkgtest_fail, config.autopkgtest_fail),
+            piuparts=pick(options.run_piuparts, config.run_piuparts),
+            piuparts_fail=pick(options.piuparts_fail, config.piuparts_fail))
 
     def _end_of_root(self, context: BuildContext, failed: bool) -> None:
         """Discard the build's throw-away root, or keep a failed one (--keep-failed); free its layer."""

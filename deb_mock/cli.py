@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -139,6 +140,13 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--keep-failed", action="store_true", default=None,
          help="keep a failed build's root for --shell --failed-build (until --clean or the next build)")
     bopt("--hookdir", type=Path, metavar="DIR", help="run a pbuilder hook directory's scripts at their stages")
+    bopt("--run-autopkgtest", action="store_true", default=None,
+         help="after a successful build, run its autopkgtests in a throw-away layer (reported in result.json)")
+    bopt("--autopkgtest-opts", metavar="OPTS", help="more options for autopkgtest (one string, split as a shell does)")
+    bopt("--autopkgtest-fail", action="store_true", default=None, help="a failing autopkgtest fails the run (exit 12)")
+    bopt("--run-piuparts", action="store_true", default=None,
+         help="after a successful build, install, remove and purge the results in a throw-away layer")
+    bopt("--piuparts-fail", action="store_true", default=None, help="a failing piuparts check fails the run (exit 12)")
     stages = parser.add_argument_group("stage commands (sbuild's; repeatable, run through /bin/sh)")
     for stage in stage_commands.STAGES:
         who = "as root in the root" if stage.where == "root" else "on the host, as you"
@@ -415,7 +423,20 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                         extra_packages=tuple(args.extra_package), additional_packages=tuple(args.additional_package),
                         no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall,
                         timeout=args.build_timeout, stage_commands=tuple(args.stage_commands),
-                        keep_failed=args.keep_failed)
+                        keep_failed=args.keep_failed, run_autopkgtest=args.run_autopkgtest,
+                        autopkgtest_opts=_split_options("--autopkgtest-opts", args.autopkgtest_opts),
+                        autopkgtest_fail=args.autopkgtest_fail, run_piuparts=args.run_piuparts,
+                        piuparts_fail=args.piuparts_fail)
+
+
+def _split_options(option: str, value: str | None) -> tuple[str, ...] | None:
+    """A string of options split as a shell does (sbuild's --autopkgtest-opts); exit 5 if unbalanced."""
+    if value is None:
+        return None
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r}: {exc}") from None
 
 
 def _no_args(mode: str, items: list[str]) -> None:

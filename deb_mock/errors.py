@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 7
     BUILD = 10
     TIMEOUT = 11
+    CHECKS = 12
     ROOT = 20
     APT = 30
     EXTERNAL_DEP = 31
@@ -117,6 +118,12 @@ class BuildError(DebMockError):
     """dpkg-buildpackage failed."""
 
     exit_code = ExitCode.BUILD
+
+
+class ChecksFailed(DebMockError):
+    """The build succeeded, but a check of its results that was made fatal failed (autopkgtest, piuparts)."""
+
+    exit_code = ExitCode.CHECKS
 
 
 class PackageError(DebMockError):

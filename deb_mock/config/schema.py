@@ -141,6 +141,16 @@ class Config:
     isolation: Literal["auto", "root", "rootless"] = "auto"
     #: keep a failed build's root for `--shell --failed-build` (until --clean or the next build)
     keep_failed: bool = False
+    #: after a successful build, run the package's autopkgtests in a throw-away layer (sbuild's run_autopkgtest)
+    run_autopkgtest: bool = False
+    #: extra options for autopkgtest (before its "-- null")
+    autopkgtest_opts: tuple[str, ...] = ()
+    #: a failing autopkgtest fails the run (exit 12) instead of being only reported
+    autopkgtest_fail: bool = False
+    #: after a successful build, install, remove and purge the results in a throw-away layer (as piuparts)
+    run_piuparts: bool = False
+    #: a failing install/remove/purge check fails the run (exit 12) instead of being only reported
+    piuparts_fail: bool = False
     #: commands and hook scripts at the stages of a build
     hooks: HooksConfig = dataclasses.field(default_factory=HooksConfig)
     #: sandbox settings

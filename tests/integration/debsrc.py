@@ -21,6 +21,7 @@ build build-arch build-indep:
 
 binary binary-arch binary-indep: build
 \tinstall -d debian/tmp/DEBIAN debian/tmp/usr/share/doc/$(PKG)
+\tfor s in postinst postrm; do if [ -f debian/$$s ]; then install -m 755 debian/$$s debian/tmp/DEBIAN/; fi; done
 \techo "{binary} was built by deb-mock's tests" > debian/tmp/usr/share/doc/$(PKG)/README
 \tdpkg-gencontrol -p$(PKG) -Pdebian/tmp
 \tdpkg-deb --root-owner-group --build debian/tmp ..
@@ -31,8 +32,14 @@ clean:
 
 
 def make_source(top: Path, name: str, *, version: str = "1.0", build: str = "\ttrue",
-                build_depends: str = "", binary: str | None = None) -> Path:
-    """Create ``name_version.dsc`` (and its tarball) under ``top``; return the .dsc path."""
+                build_depends: str = "", binary: str | None = None,
+                files: dict[str, str] | None = None) -> Path:
+    """Create ``name_version.dsc`` (and its tarball) under ``top``; return the .dsc path.
+
+    ``files`` adds files to the tree by their relative path (``debian/postinst``
+    and ``debian/postrm`` go into the package, ``debian/tests/*`` are its
+    autopkgtests; scripts under debian/ are made executable).
+    """
     binary = binary or name
     tree = top / f"{name}-{version}"
     (tree / "debian" / "source").mkdir(parents=True)
@@ -62,5 +69,11 @@ def make_source(top: Path, name: str, *, version: str = "1.0", build: str = "\tt
     rules = tree / "debian" / "rules"
     rules.write_text(RULES_TEMPLATE.format(binary=binary, build=build))
     rules.chmod(0o755)
+    for relative, text in (files or {}).items():
+        path = tree / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if text.startswith("#!"):
+            path.chmod(0o755)
     subprocess.run(["dpkg-source", "-b", tree.name], cwd=top, check=True, capture_output=True)
     return top / f"{name}_{version}.dsc"

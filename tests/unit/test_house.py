@@ -17,9 +17,9 @@ TOP = Path(__file__).resolve().parents[2]
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "names", "fileio", "digests", "resources", "__init__"),
     ("config", "sandbox", "apt", "source", "locks", "result", "userns", "foreign_arch", "build_commands",
-     "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands"),
+     "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports"),
     ("services",),
-    ("base_setup", "stage_runner", "builder", "copies", "scrub", "source_fetch"),
+    ("base_setup", "stage_runner", "result_checks", "builder", "copies", "scrub", "source_fetch"),
     ("root", "hookspecs"),
     ("plugin_manager", "plugins"),
     ("cli", "api", "__main__"),
