@@ -81,17 +81,35 @@ def run_checks(services: RootServices, source: SourcePackage, artifacts: list[Ar
     failed: list[str] = []
     if options.autopkgtest:
         report = Autopkgtest(services, source, debs, resultdir).run(options.autopkgtest_opts)
-        services.result.extra["autopkgtest"] = report
+        services.result.extra.setdefault("autopkgtest", []).append(report)
+        _tell(services, "autopkgtest", report, counts(report["tests"]))
         if report["status"] in ("fail", "error") and options.autopkgtest_fail:
             failed.append(f"autopkgtest: {report['status']} ({report.get('reason') or report['exit_code']})")
     if options.piuparts:
-        report = piuparts(services, debs, resultdir)
-        services.result.extra["piuparts"] = report
+        report = {"source": source.name, "version": source.version, **piuparts(services, debs, resultdir)}
+        services.result.extra.setdefault("piuparts", []).append(report)
+        _tell(services, "piuparts", report, report["reason"])
         if report["status"] != "pass" and options.piuparts_fail:
             failed.append(f"piuparts: {report['reason']}")
     if failed:
         raise ChecksFailed(f"{source.name} {source.version} built, but its checks failed: " + "; ".join(failed),
                            hint=f"the checks' logs are in {resultdir}")
+
+
+def counts(tests: list[dict[str, str]]) -> str:
+    """``2 pass, 1 fail, 1 skip`` for a list of test records."""
+    tally: dict[str, int] = {}
+    for test in tests:
+        tally[test["result"]] = tally.get(test["result"], 0) + 1
+    return ", ".join(f"{number} {result}" for result, number in sorted(tally.items())) or "no tests"
+
+
+def _tell(services: RootServices, check: str, report: dict[str, Any], detail: str) -> None:
+    text = f"{check}: {report['status']}" + (f" ({detail})" if detail else "") + f"; the log is {report['log']}"
+    if report["status"] in ("pass", "neutral"):
+        services.console.info(text)
+    else:
+        services.console.warn(text)
 
 
 class Autopkgtest:
@@ -110,31 +128,29 @@ class Autopkgtest:
 
     def run(self, extra_options: tuple[str, ...]) -> dict[str, Any]:
         services = self.services
-        root_fs = services.new_scratch(self.SCRATCH)
         self.log.write_text("", encoding="utf-8")
-        try:
-            with services.logs.stage("autopkgtest"):
-                services.console.info(f"autopkgtest: testing {self.source.name} {self.source.version}")
-                control = self._tests_control(root_fs)
-                if control is None:
-                    return {"status": "neutral", "exit_code": 8, "reason": "the source has no debian/tests/control",
-                            "tests": [], "log": str(self.log)}
-                names = [deb.name.split("_", 1)[0] for deb in self.debs]
-                plan = check_reports.plan_tests(control, names, self.source.build_relations)
-                try:
-                    self._install(root_fs, plan)
-                except DebMockError as exc:
-                    return {"status": "error", "exit_code": None, "tests": [], "log": str(self.log),
-                            "reason": f"the tests' dependencies cannot be installed: {exc.message.splitlines()[0]}"}
-                returncode, summary = self._autopkgtest(root_fs, plan, extra_options)
-        finally:
-            services.discard_scratch(self.SCRATCH)
+        report: dict[str, Any] = {"source": self.source.name, "version": self.source.version, "log": str(self.log)}
+        # autopkgtest itself comes from a cached layer of the root's release; the tests get a fresh upper over it
+        with services.logs.stage("autopkgtest"), services.tool_root(self.SCRATCH, ["autopkgtest"]) as root_fs:
+            services.console.info(f"autopkgtest: testing {self.source.name} {self.source.version}")
+            control = self._tests_control(root_fs)
+            if control is None:
+                return {**report, "status": "neutral", "exit_code": 8, "tests": [],
+                        "reason": "the source has no debian/tests/control"}
+            names = [deb.name.split("_", 1)[0] for deb in self.debs]
+            plan = check_reports.plan_tests(control, names, self.source.build_relations)
+            try:
+                self._install(root_fs, plan)
+            except DebMockError as exc:
+                return {**report, "status": "error", "exit_code": None, "tests": [],
+                        "reason": f"the tests' dependencies cannot be installed: {exc.message.splitlines()[0]}"}
+            returncode, summary = self._autopkgtest(root_fs, plan, extra_options)
         tests, failure = check_reports.parse_summary(summary)
         seen = {test["name"] for test in tests}
         tests += [{"name": name, "result": "skip", "detail": why} for name, why in plan.skipped.items()
                   if name not in seen]
-        report: dict[str, Any] = {"status": check_reports.autopkgtest_status(returncode), "exit_code": returncode,
-                                  "tests": tests, "log": str(self.log), "network": plan.needs_internet}
+        report.update({"status": check_reports.autopkgtest_status(returncode), "exit_code": returncode,
+                       "tests": tests, "network": plan.needs_internet})
         if failure:
             report["reason"] = f"testbed failure: {failure}"
         return report
@@ -150,9 +166,8 @@ class Autopkgtest:
         return "\n".join(lines[1:]) if lines and lines[0] == "yes" else None
 
     def _install(self, root_fs: RootFs, plan: check_reports.TestPlan) -> None:
-        """autopkgtest, the built packages and the tests' other dependencies (with the network)."""
+        """The built packages and the tests' other dependencies (with the network)."""
         services = self.services
-        services.apt_run(apt.install_command(["autopkgtest"]), "autopkgtest-apt", root_fs=root_fs)
         local = [f"{RESULTS_MOUNT}/{deb.name}" for deb in self.debs]
         services.apt_run(apt.install_command(local), "autopkgtest-apt-results", root_fs=root_fs, mounts=self.mounts)
         built = {deb.name.split("_", 1)[0] for deb in self.debs}

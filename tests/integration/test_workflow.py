@@ -125,3 +125,55 @@ def test_installdeps_installs_the_build_dependencies_into_the_root(dm: DebMock, 
     dm.ok(*OWN, "--clean")
     state = json.loads((dm.root_dir("trixie-amd64-workflow") / "state.json").read_text())
     assert state["upper"] == {}
+
+
+def _with_tests(top: Path, name: str, control: str, scripts: dict[str, str]) -> Path:
+    files = {"debian/tests/control": control, **{f"debian/tests/{test}": f"#!/bin/sh\n{body}\n"
+                                                  for test, body in scripts.items()}}
+    return make_source(top, name, files=files)
+
+
+def test_autopkgtest_reports_passing_failing_and_skipped_tests(dm: DebMock, trixie: dict[str, object],
+                                                               tmp_path: Path) -> None:
+    passing = _with_tests(tmp_path, "adt-pass", "Tests: works\nDepends: @, hello\n", {"works": (
+        "set -e; test -f /usr/share/doc/adt-pass/README; hello; test \"$(id -u)\" = 1000\n"
+        "test \"$(grep -c : /proc/net/dev)\" = 1  # loopback only: no test here asked for the network")})
+    failing = _with_tests(tmp_path, "adt-fail", "Tests: breaks\n", {"breaks": "echo failing on purpose; exit 3"})
+    machine = _with_tests(tmp_path, "adt-machine", "Tests: boots\nRestrictions: isolation-machine\n",
+                          {"boots": "exit 0"})
+    result = dm.json(*R, "--resultdir", str(tmp_path / "out"), "--rebuild", str(passing), str(failing), str(machine),
+                     "--run-autopkgtest")
+    assert result["exit_code"] == 0, result  # reported, not fatal (as sbuild)
+    reports = {r["source"]: r for r in result["autopkgtest"]}  # type: ignore[union-attr]
+    assert reports["adt-pass"]["status"] == "pass" and not reports["adt-pass"]["network"], reports["adt-pass"]
+    assert [(t["name"], t["result"]) for t in reports["adt-pass"]["tests"]] == [("works", "pass")]
+    assert reports["adt-fail"]["status"] == "fail"
+    assert reports["adt-fail"]["tests"] == [{"name": "breaks", "result": "fail", "detail": "non-zero exit status 3"}]
+    assert reports["adt-machine"]["status"] == "neutral"
+    skipped = reports["adt-machine"]["tests"]
+    assert [(t["name"], t["result"]) for t in skipped] == [("boots", "skip")] and "isolation-machine" in \
+        skipped[0]["detail"]
+    log = tmp_path / "out/adt-fail_1.0/autopkgtest.log"
+    assert "failing on purpose" in log.read_text()
+    fatal = dm.json(*R, "--resultdir", str(tmp_path / "fatal"), "--rebuild", str(failing), "--run-autopkgtest",
+                    "--autopkgtest-fail")
+    assert fatal["exit_code"] == 12 and "autopkgtest: fail" in str(fatal["error"]), fatal
+    assert (tmp_path / "fatal/adt-fail_1.0_all.deb").is_file()  # the build's results are kept all the same
+
+
+def test_piuparts_finds_what_a_purge_leaves_behind(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    clean = make_source(tmp_path, "purges-clean", files={
+        "debian/postinst": "#!/bin/sh\nmkdir -p /var/lib/purges-clean\necho state > /var/lib/purges-clean/s\n",
+        "debian/postrm": "#!/bin/sh\nif [ \"$1\" = purge ]; then rm -rf /var/lib/purges-clean; fi\n"})
+    leaves = make_source(tmp_path, "leaves-state", files={
+        "debian/postinst": "#!/bin/sh\nmkdir -p /var/lib/leaves-state\necho state > /var/lib/leaves-state/s\n"})
+    result = dm.json(*R, "--resultdir", str(tmp_path / "out"), "--rebuild", str(clean), str(leaves),
+                     "--run-piuparts", "--piuparts-fail", "--continue")
+    assert result["exit_code"] == 4, result  # one of the two failed its check
+    reports = {r["source"]: r for r in result["piuparts"]}  # type: ignore[union-attr]
+    assert reports["purges-clean"]["status"] == "pass" and reports["purges-clean"]["leftovers"] == []
+    assert reports["purges-clean"]["steps"] == {"install": "ok", "remove": "ok", "purge": "ok"}
+    assert reports["leaves-state"]["status"] == "fail"
+    assert reports["leaves-state"]["leftovers"] == ["/var/lib/leaves-state", "/var/lib/leaves-state/s"]
+    assert "leaves-state" in str(result["error"])
+    assert (tmp_path / "out/leaves-state_1.0/piuparts.log").is_file()
