@@ -142,6 +142,26 @@ def test_rebuild_matches_root_mode(user: User, dm: DebMock, tmp_path: Path) -> N
     assert (root_results / debs[0].name).read_bytes() == debs[0].read_bytes()
 
 
+def test_stage_commands_a_kept_failed_build_and_piuparts_as_an_ordinary_user(user: User) -> None:
+    R = ("-r", "trixie-amd64")
+    sources = user.home / "workflow"
+    sources.mkdir()
+    failing = make_source(sources, "dm-rootless-fails", build="\techo half > half-built\n\tfalse")
+    passing = make_source(sources, "dm-rootless-checked")
+    subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(sources)], check=True)
+    failed = user.run(*R, "--rebuild", str(failing), "--keep-failed",
+                      "--build-failed-commands", "echo in-root-after-failure $(id -u)",
+                      "--post-build-failed-commands", f"id -u > {sources}/host-side")
+    assert failed.returncode == 10, failed.stderr
+    assert (sources / "host-side").read_text().strip() == str(user.uid)  # the host side runs as the user
+    log = (user.roots / "trixie-amd64/result/build.log").read_text()
+    assert "in-root-after-failure 0" in log
+    kept = user.ok(*R, "--shell", "--failed-build", "pwd; cat half-built").stdout.split()
+    assert kept == ["/build/reproducible-path/dm-rootless-fails-1.0", "half"], kept
+    user.ok(*R, "--rebuild", str(passing), "--run-piuparts", "--piuparts-fail")
+    assert user.run(*R, "--shell", "--failed-build", "true").returncode == 5  # the next build dropped it
+
+
 def test_the_root_is_a_container_for_an_ordinary_user_too(user: User) -> None:
     """The double chroot cannot reach the user's own files; builds have no capability; copies drop setuid."""
     R = ("-r", "trixie-amd64")

@@ -106,8 +106,11 @@ def test_a_kept_failed_build_opens_in_its_build_directory(dm: DebMock, trixie: d
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines() == ["/build/reproducible-path/fails-1.0", "partial",
                                          "Status: install ok installed"], shell.stdout
-    # the root's own state is untouched by the kept build
-    assert dm.run(*OWN, "--chroot", "dpkg -s libpopt-dev").returncode != 0
+    # the root's own state is untouched by the kept build; pbuilder's F hooks run before a session
+    hookdir = _hookdir(tmp_path)
+    session = dm.ok(*OWN, "--hookdir", str(hookdir), "--chroot",
+                    f"dpkg -s libpopt-dev >/dev/null 2>&1 && echo INSTALLED; cat {LOG}").stdout.splitlines()
+    assert session == ["hook F 0 / execute"], session
     dm.ok(*OWN, "--clean")
     missing = dm.run(*OWN, "--shell", "--failed-build", "true")
     assert missing.returncode == 5 and "no failed build kept" in missing.stderr, missing.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,22 +10,11 @@ import pytest
 from deb_mock import __version__
 from deb_mock.cli import build_parser, main, overrides_from, parse_args, selected_mode
 from deb_mock.errors import ExitCode, UsageError
-from deb_mock.plugin_manager import DISABLE_ENV
 
 BUNDLED_ROOTS = ("bookworm-amd64", "sid-amd64", "trixie-amd64", "trixie-arm64")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No /etc/deb-mock or user config; main()'s SIGTERM handler is put back afterwards."""
-    sysconf = tmp_path / "sysconf"
-    sysconf.mkdir()
-    monkeypatch.setenv("DEB_MOCK_SYSCONFDIR", str(sysconf))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(DISABLE_ENV, raising=False)
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +14,7 @@ VALUES = {"SBUILD_HOST_ARCH": "amd64", "SBUILD_PKGBUILD_DIR": "/build/p/hello-1"
           "SBUILD_DSC": "/src/hello_1.dsc"}
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    sysconf = tmp_path / "sysconf"
-    sysconf.mkdir()
-    monkeypatch.setenv("DEB_MOCK_SYSCONFDIR", str(sysconf))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def test_short_and_long_escapes_are_replaced() -> None:
