@@ -1,8 +1,9 @@
 """Where the bundled configuration lives, in a wheel and in a source checkout.
 
 The brief keeps ``etc/`` and ``chroot-configs/`` at the top of the repository;
-pyproject maps them into ``deb_mock/data/`` in a wheel. An editable install or
-a plain checkout finds them beside the package instead.
+pyproject maps them into ``deb_mock/data/`` in a wheel. The Debian package moves
+the chroot configs to /usr/share/deb-mock. An editable install or a plain
+checkout finds them beside the package instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCE_TREE = _PACKAGE.parent
+#: where the Debian package puts the chroot configs (data, not code)
+_SHARE = Path("/usr/share/deb-mock")
 
 
 def _first_dir(*candidates: Path) -> Path:
@@ -28,7 +31,7 @@ def bundled_etc_dir() -> Path:
 
 def bundled_chroot_configs_dir() -> Path:
     """The shipped chroot configs (one YAML per root)."""
-    return _first_dir(_PACKAGE / "data" / "chroot_configs", _SOURCE_TREE / "chroot-configs")
+    return _first_dir(_PACKAGE / "data" / "chroot_configs", _SHARE / "chroot-configs", _SOURCE_TREE / "chroot-configs")
 
 
 def system_config_dir() -> Path:

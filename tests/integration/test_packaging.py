@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import DebMock
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow]
 
@@ -70,3 +72,28 @@ def test_editable_or_source_install_loads_the_same(tmp_path: Path) -> None:
     assert data["file"].startswith(str(REPO))
     assert data["plugins"] == BUILTINS
     assert data["configs"] == CONFIGS
+
+
+@pytest.mark.root
+@pytest.mark.network
+def test_deb_mock_builds_its_own_package_which_installs_and_runs(dm: DebMock, trixie: dict[str, object],
+                                                                 tmp_path: Path) -> None:
+    """--buildsrc of this checkout gives a lintian-clean .deb that apt installs into a fresh root, where it works."""
+    out = tmp_path / "out"
+    built = dm.json("-r", "trixie-amd64", "--buildsrc", "--sources", str(REPO), "--resultdir", str(out))
+    assert built["exit_code"] == 0, built
+    debs = sorted(out.glob("deb-mock_*_all.deb"))
+    assert len(debs) == 1, sorted(p.name for p in out.iterdir())
+    tags = [line for line in (out / "lintian.log").read_text().splitlines() if line[:2] in ("E:", "W:")]
+    assert tags == [], tags
+    own = ("-r", "trixie-amd64", "--uniqueext", "own-package")
+    dm.ok(*own, "--install", str(debs[0]), "man-db")
+    script = ("set -e; deb-mock --version; deb-mock --list-chroots; deb-mock --list-plugins; man -w deb-mock; "
+              "test -f /usr/share/bash-completion/completions/deb-mock; ls /etc/deb-mock")
+    lines = dm.ok(*own, "--chroot", script).stdout.splitlines()
+    assert lines[0] == "deb-mock 0.1.0", lines
+    assert any(line.startswith("trixie-amd64 ") for line in lines), lines
+    listed = {line.split()[0] for line in lines if line.split() and line.split()[0] in BUILTINS}
+    assert listed == set(BUILTINS), lines
+    assert "/usr/share/man/man1/deb-mock.1.gz" in lines and "default.yaml" in lines, lines
+    dm.ok(*own, "--scrub=chroot")
