@@ -9,6 +9,7 @@ SOURCE_DATE_EPOCH from the changelog. These builders are tested by equality;
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,19 @@ class BuildOptions:
     autopkgtest_fail: bool | None = None
     run_piuparts: bool | None = None
     piuparts_fail: bool | None = None
+    #: a binNMU: its number (``+bN``) and changelog message (--binNMU, --make-binNMU), as sbuild makes one
+    binnmu: int | None = None
+    binnmu_message: str | None = None
+    #: the binNMU entry's date: seconds since the epoch or an RFC 5322 date (default: now)
+    binnmu_timestamp: str | None = None
+    #: a suffix for the binaries' version (--append-to-version), in a binary-only changelog entry
+    append_to_version: str | None = None
+    #: Maintainer and Changed-By of the .changes (dpkg-genchanges -m/-e); the binNMU entry's author
+    maintainer: str | None = None
+    uploader: str | None = None
+    #: more dpkg-buildpackage options (--debbuildopts, --debbuildopt) and dpkg-source options for source builds
+    debbuildopts: tuple[str, ...] = ()
+    dpkg_source_opts: tuple[str, ...] = ()
 
     @property
     def all_profiles(self) -> tuple[str, ...]:
@@ -120,7 +134,55 @@ def dpkg_buildpackage_command(options: BuildOptions) -> list[str]:
         argv.append(f"--build-profiles={','.join(options.all_profiles)}")
     if options.jobs:
         argv.append(f"-j{options.jobs}")
-    return argv
+    if options.maintainer:
+        argv.append(f"-m{options.maintainer}")
+    if options.uploader:
+        argv.append(f"-e{options.uploader}")
+    if options.source:
+        argv += [f"--source-option={option}" for option in options.dpkg_source_opts]
+    return [*argv, *options.debbuildopts]
+
+
+def changes_binary_version(options: BuildOptions) -> bool:
+    """Whether the build adds a binary-only changelog entry (a binNMU or a version suffix)."""
+    return options.binnmu is not None or bool(options.append_to_version)
+
+
+def binary_version(version: str, options: BuildOptions) -> str:
+    """The binaries' version: sbuild's ``VERSION[SUFFIX][+bN]``."""
+    suffix = options.append_to_version or ""
+    return f"{version}{suffix}" + (f"+b{options.binnmu}" if options.binnmu is not None else "")
+
+
+def binnmu_date(options: BuildOptions, now: float) -> str:
+    """The entry's date as ``date -R`` writes it, in UTC (sbuild's rule for --binNMU-timestamp)."""
+    stamp = options.binnmu_timestamp
+    if stamp and not stamp.lstrip("+").isdigit():
+        return stamp
+    moment = int(stamp.lstrip("+")) if stamp else int(now)
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(moment))
+
+
+def binary_only_entry(source: SourcePackage, options: BuildOptions, host_arch: str, distribution: str,
+                      now: float) -> str:
+    """The changelog entry sbuild prepends for a binNMU or a version suffix, byte for byte."""
+    lines = [f"{source.name} ({binary_version(source.version, options)}) {distribution}; "
+             "urgency=low, binary-only=yes", ""]
+    if options.append_to_version:
+        lines.append(f"  * Append {options.append_to_version} to version number; no source changes")
+    if options.binnmu is not None:
+        lines.append(f"  * Binary-only non-maintainer upload for {host_arch}; no source changes.")
+        lines.append("  * " + "    ".join((options.binnmu_message or "").split("\n")))
+    author = options.maintainer or options.uploader
+    lines += ["", f" -- {author}  {binnmu_date(options, now)}", "", ""]
+    return "\n".join(lines)
+
+
+def prepend_changelog_command(build_dir: str, entry: str) -> list[str]:
+    """Put ``entry`` on top of debian/changelog in the unpacked source (run as the build user)."""
+    script = ('set -e; cd "$1"; { printf %s "$2"; cat debian/changelog; } > debian/changelog.deb-mock; '
+              "mv debian/changelog.deb-mock debian/changelog")
+    return ["/bin/sh", "-c", script, "sh", build_dir, entry]
 
 
 def source_only_changes_command(source: SourcePackage, options: BuildOptions) -> list[str]:

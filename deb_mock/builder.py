@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -232,7 +233,9 @@ class PackageBuilder:
             self._install_packages(root_fs, build_commands.CORE_BUILD_PACKAGES, build_dep, [])
             log = services.resultdir / "buildsrc.log"
             with services.logs.stage("buildsrc"), services.logs.sink("buildsrc", log_path=log) as sink:
-                returncode = services.run_in_root(["dpkg-buildpackage", "-us", "-uc", "--build=source"],
+                source_options = [f"--source-option={o}" for o in self.options.dpkg_source_opts]
+                returncode = services.run_in_root(["dpkg-buildpackage", "-us", "-uc", "--build=source",
+                                                   *source_options],
                                                   purpose=Purpose.BUILD, sink=sink, root_fs=root_fs, unpriv=True,
                                                   cwd=inside, env=self._environment(None))
             if returncode != 0:
@@ -353,6 +356,17 @@ class PackageBuilder:
                    BUILD_TOP, context.build_dir, *build_commands.unpack_command(context.source)]
         self.services.checked_run(wrapper, "unpack", root_fs=context.root_fs, unpriv=True,
                                   mounts=self._source_mounts(context.source))
+        options, config = self.options, self.services.config
+        if build_commands.changes_binary_version(options):
+            entry = build_commands.binary_only_entry(context.source, options, config.architecture, config.suite,
+                                                     time.time())
+            self.services.checked_run(build_commands.prepend_changelog_command(context.build_dir, entry),
+                                      "binary-only-entry", root_fs=context.root_fs, unpriv=True)
+            self.services.logs.write_root_log(f"deb-mock: binary-only changelog entry:\n{entry}")
+        self.services.result.extra.setdefault("versions", []).append({
+            "source": context.source.name, "source_version": context.source.version,
+            "binary_version": build_commands.binary_version(context.source.version, options),
+            "binary_only": build_commands.changes_binary_version(options)})
 
     def _environment(self, context: BuildContext | None) -> dict[str, str]:
         """dpkg-buildpackage's environment; with a ``context``, plugins add to it."""

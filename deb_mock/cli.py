@@ -137,6 +137,16 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    bopt("--make-binNMU", dest="binnmu_message", metavar="MSG", help="make a binNMU with this changelog entry")
+    bopt("--binNMU", dest="binnmu", type=int, metavar="N", help="the binNMU's number (version +bN)")
+    bopt("--binNMU-timestamp", dest="binnmu_timestamp", metavar="TIME",
+         help="the binNMU entry's date: seconds since the epoch or an RFC 5322 date (default: now)")
+    bopt("--append-to-version", metavar="SUFFIX", help="append SUFFIX to the binaries' version")
+    bopt("-m", "--maintainer", metavar="NAME", help="Maintainer of the .changes; author of a binNMU's entry")
+    bopt("-e", "--uploader", metavar="NAME", help="Changed-By of the .changes")
+    bopt("--debbuildopts", metavar="OPTS", help="more dpkg-buildpackage options, one string split as a shell does")
+    bopt("--debbuildopt", action="append", default=[], metavar="OPT", help="one more dpkg-buildpackage option")
+    bopt("--dpkg-source-opts", metavar="OPTS", help="dpkg-source options when a source package is built")
     bopt("--keep-failed", action="store_true", default=None,
          help="keep a failed build's root for --shell --failed-build (until --clean or the next build)")
     bopt("--hookdir", type=Path, metavar="DIR", help="run a pbuilder hook directory's scripts at their stages")
@@ -418,7 +428,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
         stage_commands.check_command(command)
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     arch: BuildSelection = "any" if args.arch_any else "all" if args.arch_all else "any,all"
-    return BuildOptions(arch=arch, source=args.source, source_only_changes=args.source_only_changes,
+    return BuildOptions(source=args.source, source_only_changes=args.source_only_changes,
                         nocheck=args.nocheck, jobs=args.jobs, profiles=profiles,
                         extra_packages=tuple(args.extra_package), additional_packages=tuple(args.additional_package),
                         no_clean=args.no_clean, enable_network=args.enable_network, postinstall=args.postinstall,
@@ -426,7 +436,30 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                         keep_failed=args.keep_failed, run_autopkgtest=args.run_autopkgtest,
                         autopkgtest_opts=_split_options("--autopkgtest-opts", args.autopkgtest_opts),
                         autopkgtest_fail=args.autopkgtest_fail, run_piuparts=args.run_piuparts,
-                        piuparts_fail=args.piuparts_fail)
+                        piuparts_fail=args.piuparts_fail, maintainer=args.maintainer, uploader=args.uploader,
+                        debbuildopts=(*(_split_options("--debbuildopts", args.debbuildopts) or ()),
+                                      *args.debbuildopt),
+                        dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
+                        **_version_options(args, arch))
+
+
+def _version_options(args: argparse.Namespace, arch: BuildSelection) -> dict[str, Any]:
+    """--make-binNMU/--binNMU/--append-to-version, checked as sbuild checks them (a binNMU is arch-any only)."""
+    if (args.binnmu is None) != (args.binnmu_message is None):
+        raise UsageError("--make-binNMU and --binNMU go together (the changelog message and the number)")
+    if args.binnmu is not None and args.binnmu < 1:
+        raise UsageError(f"--binNMU {args.binnmu}: must be 1 or more")
+    changes_version = args.binnmu is not None or bool(args.append_to_version)
+    if changes_version and not (args.maintainer or args.uploader):
+        raise UsageError("a binNMU or --append-to-version writes a changelog entry: give its author with "
+                         "-m/--maintainer or -e/--uploader")
+    if args.binnmu is not None and (args.arch_all or args.source):
+        raise UsageError("a binNMU builds the architecture-dependent packages only: drop --arch-all/--source")
+    if args.binnmu_timestamp is not None and args.binnmu is None and not args.append_to_version:
+        raise UsageError("--binNMU-timestamp goes with --binNMU or --append-to-version")
+    return {"binnmu": args.binnmu, "binnmu_message": args.binnmu_message, "binnmu_timestamp": args.binnmu_timestamp,
+            "append_to_version": args.append_to_version or None,
+            "arch": "any" if args.binnmu is not None else arch}
 
 
 def _split_options(option: str, value: str | None) -> tuple[str, ...] | None:

@@ -33,7 +33,7 @@ clean:
 
 def make_source(top: Path, name: str, *, version: str = "1.0", build: str = "\ttrue",
                 build_depends: str = "", binary: str | None = None,
-                files: dict[str, str] | None = None) -> Path:
+                files: dict[str, str] | None = None, architecture: str = "all") -> Path:
     """Create ``name_version.dsc`` (and its tarball) under ``top``; return the .dsc path.
 
     ``files`` adds files to the tree by their relative path (``debian/postinst``
@@ -55,7 +55,7 @@ def make_source(top: Path, name: str, *, version: str = "1.0", build: str = "\tt
         """) + depends + textwrap.dedent(f"""\
 
         Package: {binary}
-        Architecture: all
+        Architecture: {architecture}
         Description: test package {binary}
          A package of deb-mock's test suite.
         """))

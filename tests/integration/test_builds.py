@@ -169,5 +169,15 @@ def test_rebuild_real_bookworm_packages(dm: DebMock, tmp_path: Path) -> None:
         assert Changes(changes.read_text())["Source"] == name
         assert (packages[0].parent / "build.log").stat().st_size > 1000
     assert "configure" in next(tmp_path.glob("pv_*/build.log")).read_text()
+    # a binNMU of the same source, as sbuild makes one (benchmarks/rebuild_hello.py --binnmu compares the bytes)
+    nmu = tmp_path / "binnmu"
+    result = dm.json(*B, "--resultdir", str(nmu), "--rebuild", "tree", "--make-binNMU", "Rebuild for the test",
+                     "--binNMU", "1", "--binNMU-timestamp", "1764000000", "-m", "Deb Mock <dm@example.invalid>")
+    assert result["exit_code"] == 0, result
+    version = result["versions"][0]  # type: ignore[index]
+    assert version["binary_version"] == version["source_version"] + "+b1" and version["binary_only"], version
+    changes = Changes(next(nmu.glob("*.changes")).read_text())
+    assert changes["Version"] == version["binary_version"] and changes["Binary-Only"] == "yes"
+    assert changes["Date"] == "Mon, 24 Nov 2025 16:00:00 +0000" and changes["Architecture"] == "amd64"
     shutil.rmtree(tmp_path)
     dm.ok(*B, "--scrub=all")
