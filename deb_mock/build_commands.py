@@ -81,6 +81,9 @@ class BuildOptions:
     #: more dpkg-buildpackage options (--debbuildopts, --debbuildopt) and dpkg-source options for source builds
     debbuildopts: tuple[str, ...] = ()
     dpkg_source_opts: tuple[str, ...] = ()
+    #: apt sources (one-line or deb822) and key files for this build only (--extra-repository[-key])
+    extra_repositories: tuple[str, ...] = ()
+    extra_repository_keys: tuple[Path, ...] = ()
 
     @property
     def all_profiles(self) -> tuple[str, ...]:

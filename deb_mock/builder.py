@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deb_mock import apt, build_commands, result_checks
+from deb_mock import apt, build_commands, build_sources, result_checks
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
@@ -62,6 +62,12 @@ class PackageBuilder:
         self.services = services
         self.options = options
         self.postinstall = postinstall
+        config = services.config
+        #: extra repositories of the build: the config's, then the command line's
+        self.sources = build_sources.BuildSources.parse(
+            [*config.build_sources, *options.extra_repositories],
+            [*(Path(key) for key in config.build_source_keys), *options.extra_repository_keys],
+            "--extra-repository")
 
     # -- entry points ---------------------------------------------------------------
 
@@ -275,24 +281,22 @@ class PackageBuilder:
         build_dep = build_commands.build_dep_command(f"{SOURCE_MOUNT}/{context.source.dsc.name}", self.options)
         source_mounts = self._source_mounts(context.source)
         if cache is None:
+            self._add_build_sources(root_fs)
             self._install_packages(root_fs, packages, build_dep, source_mounts)
             return
         # With the same package lists these declarations always resolve to the same set:
         # an alias from their digest to the layer spares the resolver.
-        declaration = [f"lists {services.store.lists_stamp()}",
-                       *(f"{f}: {v}" for f, v in context.source.build_relations),
-                       f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
-                       f"packages {packages}", f"apt options {services.config.apt_options}"]
         base_id = services.store.base_content_id()
-        declared = cache.key(base_id, declaration, debs)
+        declared = cache.key(base_id, self._declaration(context, packages), debs)
         context.deps_lease = cache.acquire_alias(declared)
         key = ""
         if context.deps_lease is None:
+            self._add_build_sources(root_fs)
             # what apt would install (names, versions) is the layer's key
             planned = services.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
             planned += services.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
                                         mounts=source_mounts)
-            key = cache.key(base_id, apt.planned_installs(planned), debs)
+            key = cache.key(base_id, [*apt.planned_installs(planned), *self.sources.declaration()], debs)
             context.deps_lease = cache.acquire(key)
             if context.deps_lease is not None:
                 cache.alias(declared, key)
@@ -304,6 +308,26 @@ class PackageBuilder:
             return
         self._install_packages(root_fs, packages, build_dep, source_mounts)
         self._save_build_deps_layer(context, cache, key, declared)
+
+    def _declaration(self, context: BuildContext, packages: Sequence[str]) -> list[str]:
+        """What the build asks for: with the same lists, it always resolves to the same installed set."""
+        services = self.services
+        return [f"lists {services.store.lists_stamp()}",
+                *(f"{f}: {v}" for f, v in context.source.build_relations),
+                f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
+                f"packages {list(packages)}", f"apt options {services.config.apt_options}",
+                *self.sources.declaration()]
+
+    def _add_build_sources(self, root_fs: RootFs) -> None:
+        """The build's extra repositories and keys, in its throw-away layer only, with their lists."""
+        if not self.sources:
+            return
+        mounts = with_run_dir(*(Bind(str(key), f"{build_sources.KEY_MOUNT}/{name}")
+                                for key, name in zip(self.sources.keys, self.sources.key_names(), strict=True)))
+        self.services.checked_run(self.sources.install_command(), "extra-repositories", root_fs=root_fs,
+                                  mounts=mounts)
+        for argv in self.sources.update_commands():
+            self.services.apt_run(argv, "apt-update-extra-repositories", root_fs=root_fs)
 
     def _install_packages(self, root_fs: RootFs, packages: Sequence[str], build_dep: list[str],
                           source_mounts: list[Mount]) -> None:

@@ -23,6 +23,7 @@ import pluggy
 
 from deb_mock import __version__, orphans, stage_commands, userns
 from deb_mock.build_commands import BuildOptions, BuildSelection
+from deb_mock.build_sources import BuildSources
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain, with_rootless_paths
 from deb_mock.config.locate import list_configs
@@ -137,6 +138,10 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    bopt("--extra-repository", action="append", default=[], metavar="LINE",
+         help="an apt source for this build only (one-line or deb822; repeatable)")
+    bopt("--extra-repository-key", action="append", default=[], type=Path, metavar="FILE",
+         help="a key apt trusts for the extra repositories (repeatable)")
     bopt("--make-binNMU", dest="binnmu_message", metavar="MSG", help="make a binNMU with this changelog entry")
     bopt("--binNMU", dest="binnmu", type=int, metavar="N", help="the binNMU's number (version +bN)")
     bopt("--binNMU-timestamp", dest="binnmu_timestamp", metavar="TIME",
@@ -426,6 +431,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
         raise UsageError(f"--build-timeout {args.build_timeout:g}: must be more than 0 seconds")
     for _stage, command in args.stage_commands:
         stage_commands.check_command(command)
+    BuildSources.parse(args.extra_repository, args.extra_repository_key, "--extra-repository")
     profiles = tuple(p.strip() for p in args.profiles.split(",") if p.strip())
     arch: BuildSelection = "any" if args.arch_any else "all" if args.arch_all else "any,all"
     return BuildOptions(source=args.source, source_only_changes=args.source_only_changes,
@@ -440,6 +446,8 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                         debbuildopts=(*(_split_options("--debbuildopts", args.debbuildopts) or ()),
                                       *args.debbuildopt),
                         dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
+                        extra_repositories=tuple(args.extra_repository),
+                        extra_repository_keys=tuple(args.extra_repository_key),
                         **_version_options(args, arch))
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from deb_mock.build_sources import BuildSources
 from deb_mock.config import locate
 from deb_mock.config.schema import Config
 from deb_mock.config.typed import build_dataclass, where
@@ -164,7 +165,20 @@ def _build(merged: Layer, plugin_sections: Mapping[str, type]) -> Config:
     extra: dict[str, Callable[[Any, KeyPath], Any]] = {"plugins": plugins}
     config = build_dataclass(Config, merged.data, merged.origins, (), extra)
     _check_stage_commands(config, merged)
+    _check_build_sources(config, merged)
     return config
+
+
+def _check_build_sources(config: Config, merged: Layer) -> None:
+    """build_sources must be apt sources and build_source_keys files: a config error naming the key."""
+    for index, entry in enumerate(config.build_sources):
+        try:
+            BuildSources.parse([entry], [], "build_sources")
+        except DebMockError as exc:
+            raise ConfigError(f"{where(merged.origins, (f'build_sources[{index}]',))}: {exc.message}") from None
+    for index, key in enumerate(config.build_source_keys):
+        if not Path(key).is_file():
+            raise ConfigError(f"{where(merged.origins, (f'build_source_keys[{index}]',))}: {key}: not a file")
 
 
 def _check_stage_commands(config: Config, merged: Layer) -> None:

@@ -111,6 +111,10 @@ class Config:
     keyrings: tuple[str, ...] = ()
     #: more suites to fetch source packages from (--rebuild NAME/SUITE), from the root's first archive
     source_suites: tuple[str, ...] = ()
+    #: apt sources for builds only (one-line or deb822), in the build's throw-away layer, never the base
+    build_sources: tuple[str, ...] = ()
+    #: key files apt trusts for build_sources (armoured .asc or binary .gpg)
+    build_source_keys: tuple[str, ...] = ()
     #: keyrings that must have signed every .dsc built (checked with gpgv); empty: no check
     source_keyrings: tuple[str, ...] = ()
     #: templates merged before this file (names or paths); consumed while loading

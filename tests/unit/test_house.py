@@ -17,7 +17,8 @@ TOP = Path(__file__).resolve().parents[2]
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "names", "fileio", "digests", "resources", "__init__"),
     ("config", "sandbox", "apt", "source", "locks", "result", "userns", "foreign_arch", "build_commands",
-     "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports"),
+     "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports",
+     "build_sources"),
     ("services",),
     ("base_setup", "stage_runner", "result_checks", "builder", "copies", "scrub", "source_fetch"),
     ("root", "hookspecs"),

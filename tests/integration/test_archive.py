@@ -1,0 +1,79 @@
+"""Builds as the archive builds them: extra repositories for one build only.
+
+The extra repository is served by the test itself on the host's loopback
+(a directory indexed with dpkg-scanpackages behind a small HTTP server): no
+traffic leaves the machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import subprocess
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import DebMock
+from tests.integration.debsrc import make_source
+
+pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
+R = ("-r", "trixie-amd64")
+
+
+@pytest.fixture
+def local_repository(tmp_path: Path) -> Iterator[str]:
+    """A flat repository with dm-extra-dep 7.0 (which the archive lacks) on 127.0.0.1; yields its apt line."""
+    repo = tmp_path / "repo"
+    tree = tmp_path / "dm-extra-dep"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(textwrap.dedent("""\
+        Package: dm-extra-dep
+        Version: 7.0
+        Architecture: all
+        Maintainer: deb-mock tests <tests@deb-mock.invalid>
+        Description: a build dependency only the extra repository has
+        """))
+    repo.mkdir()
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(repo / "dm-extra-dep_7.0_all.deb")],
+                   check=True, capture_output=True)
+    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo, check=True,
+                              capture_output=True).stdout
+    (repo / "Packages").write_bytes(packages)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"deb [trusted=yes] http://127.0.0.1:{server.server_address[1]}/ ./"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def _base_and_cache(dm: DebMock) -> tuple[str, list[tuple[str, float]]]:
+    state = json.loads((dm.root_dir("trixie-amd64") / "state.json").read_text())
+    cache = dm.basedir.parent / "cache" / "trixie-amd64" / "root_cache"
+    files = sorted((p.name, p.stat().st_mtime) for p in cache.iterdir()) if cache.is_dir() else []
+    return str(state["base"]["content_id"]), files
+
+
+def test_an_extra_repository_serves_one_build_only(dm: DebMock, trixie: dict[str, object], tmp_path: Path,
+                                                   local_repository: str) -> None:
+    dsc = make_source(tmp_path, "dm-needs-extra", build_depends="dm-extra-dep (>= 7.0)")
+    before = _base_and_cache(dm)
+    without = dm.json(*R, "--resultdir", str(tmp_path / "without"), "--rebuild", str(dsc))
+    assert without["exit_code"] == 30 and "dm-extra-dep" in str(without["error"]), without
+    with_it = dm.json(*R, "--resultdir", str(tmp_path / "with"), "--rebuild", str(dsc),
+                      "--extra-repository", local_repository)
+    assert with_it["exit_code"] == 0, with_it
+    installed = (tmp_path / "with/installed-pkgs.log").read_text()
+    assert "dm-extra-dep 7.0" in installed or "dm-extra-dep=7.0" in installed, installed
+    assert _base_and_cache(dm) == before  # the base and the root cache never saw the repository
+    again = dm.json(*R, "--resultdir", str(tmp_path / "again"), "--rebuild", str(dsc))
+    assert again["exit_code"] == 30, again  # and the next build without it does not see it either
+    unreachable = dm.json(*R, "--resultdir", str(tmp_path / "gone"), "--rebuild", str(dsc),
+                          "--extra-repository", "deb [trusted=yes] http://127.0.0.1:9/ ./")
+    assert unreachable["exit_code"] == 30 and "127.0.0.1:9" in str(unreachable["error"]), unreachable
