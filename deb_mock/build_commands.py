@@ -81,6 +81,8 @@ class BuildOptions:
     #: more dpkg-buildpackage options (--debbuildopts, --debbuildopt) and dpkg-source options for source builds
     debbuildopts: tuple[str, ...] = ()
     dpkg_source_opts: tuple[str, ...] = ()
+    #: let apt choose among a build dependency's alternatives (apt-get build-dep) instead of the first one
+    resolve_alternatives: bool | None = None
     #: apt sources (one-line or deb822) and key files for this build only (--extra-repository[-key])
     extra_repositories: tuple[str, ...] = ()
     extra_repository_keys: tuple[Path, ...] = ()
@@ -205,6 +207,44 @@ def build_dep_command(dsc_inside: str, options: BuildOptions) -> list[str]:
     if options.all_profiles:
         argv += ["-P", ",".join(options.all_profiles)]
     argv.append(dsc_inside)
+    return argv
+
+
+def _relation_fields(options: BuildOptions, kind: str) -> tuple[str, ...]:
+    """``Build-Depends``/``Build-Conflicts`` fields that apply to the selected build (as dpkg-checkbuilddeps)."""
+    fields = [f"Build-{kind}"]
+    if options.source or "any" in options.arch:
+        fields.append(f"Build-{kind}-Arch")
+    if options.source or "all" in options.arch:
+        fields.append(f"Build-{kind}-Indep")
+    return tuple(fields)
+
+
+def first_alternatives(relations: str) -> str:
+    """Each alternative group cut to its first alternative, as Debian's buildds resolve for unstable.
+
+    A group whose first alternative carries an architecture or profile
+    restriction stays whole: apt then decides which part applies here.
+    """
+    from debian.deb822 import PkgRelation  # imported where used: a warm run must start fast
+
+    groups = PkgRelation.parse_relations(relations)
+    kept = [group if group[0].get("arch") or group[0].get("restrictions") else group[:1] for group in groups]
+    return str(PkgRelation.str(kept))
+
+
+def satisfy_build_deps_command(source: SourcePackage, options: BuildOptions) -> list[str]:
+    """apt-get satisfy of the build relations, first alternatives only (``--resolve-alternatives`` keeps all)."""
+    relations = dict(source.build_relations)
+    depends = [relations[f] for f in _relation_fields(options, "Depends") if relations.get(f, "").strip()]
+    conflicts = [relations[f] for f in _relation_fields(options, "Conflicts") if relations.get(f, "").strip()]
+    argv = ["apt-get", "--yes", "-o", "APT::Get::Build-Dep-Automatic=true", "-o", "APT::Install-Recommends=false",
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "satisfy"]
+    if options.all_profiles:
+        argv += ["-P", ",".join(options.all_profiles)]
+    wanted = [first_alternatives(text) if not options.resolve_alternatives else text for text in depends]
+    argv += ["--", ", ".join(w for w in wanted if w) or "build-essential"]
+    argv += [f"Conflicts: {text}" for text in conflicts]
     return argv
 
 

@@ -59,10 +59,12 @@ class PackageBuilder:
 
     def __init__(self, services: RootServices, options: BuildOptions,
                  postinstall: Callable[[Sequence[str]], None] | None = None) -> None:
+        config = services.config
+        if options.resolve_alternatives is None:
+            options = dataclasses.replace(options, resolve_alternatives=config.resolve_alternatives)
         self.services = services
         self.options = options
         self.postinstall = postinstall
-        config = services.config
         #: extra repositories of the build: the config's, then the command line's
         self.sources = build_sources.BuildSources.parse(
             [*config.build_sources, *options.extra_repositories],
@@ -278,7 +280,7 @@ class PackageBuilder:
         from_plugins = [p for ps in services.hook.debmock_build_packages(root=services) for p in ps]
         packages = [*build_commands.CORE_BUILD_PACKAGES, *from_plugins, *self.options.additional_packages]
         apt.check_package_names(packages)
-        build_dep = build_commands.build_dep_command(f"{SOURCE_MOUNT}/{context.source.dsc.name}", self.options)
+        build_dep = self._build_dep_command(context.source)
         source_mounts = self._source_mounts(context.source)
         if cache is None:
             self._add_build_sources(root_fs)
@@ -309,6 +311,12 @@ class PackageBuilder:
         self._install_packages(root_fs, packages, build_dep, source_mounts)
         self._save_build_deps_layer(context, cache, key, declared)
 
+    def _build_dep_command(self, source: SourcePackage) -> list[str]:
+        """The first alternative of each build dependency (as buildds), or apt's choice with resolve_alternatives."""
+        if self.options.resolve_alternatives:
+            return build_commands.build_dep_command(f"{SOURCE_MOUNT}/{source.dsc.name}", self.options)
+        return build_commands.satisfy_build_deps_command(source, self.options)
+
     def _declaration(self, context: BuildContext, packages: Sequence[str]) -> list[str]:
         """What the build asks for: with the same lists, it always resolves to the same installed set."""
         services = self.services
@@ -316,6 +324,7 @@ class PackageBuilder:
                 *(f"{f}: {v}" for f, v in context.source.build_relations),
                 f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
                 f"packages {list(packages)}", f"apt options {services.config.apt_options}",
+                f"resolver {'apt' if self.options.resolve_alternatives else 'first alternatives'}",
                 *self.sources.declaration()]
 
     def _add_build_sources(self, root_fs: RootFs) -> None:

@@ -138,6 +138,11 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    resolve = builds.add_mutually_exclusive_group()
+    resolve.add_argument("--resolve-alternatives", action="store_true", default=None,
+                         help="let apt choose among a build dependency's alternatives (default: the first, as buildds)")
+    resolve.add_argument("--no-resolve-alternatives", dest="resolve_alternatives", action="store_false", default=None,
+                         help="only the first alternative of each build dependency")
     bopt("--extra-repository", action="append", default=[], metavar="LINE",
          help="an apt source for this build only (one-line or deb822; repeatable)")
     bopt("--extra-repository-key", action="append", default=[], type=Path, metavar="FILE",
@@ -447,6 +452,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                                       *args.debbuildopt),
                         dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
                         extra_repositories=tuple(args.extra_repository),
+                        resolve_alternatives=args.resolve_alternatives,
                         extra_repository_keys=tuple(args.extra_repository_key),
                         **_version_options(args, arch))
 

@@ -111,6 +111,9 @@ class Config:
     keyrings: tuple[str, ...] = ()
     #: more suites to fetch source packages from (--rebuild NAME/SUITE), from the root's first archive
     source_suites: tuple[str, ...] = ()
+    #: let apt choose among the alternatives of a build dependency (true), or take the first one as Debian's
+    #: buildds do for unstable (false, the default)
+    resolve_alternatives: bool = False
     #: apt sources for builds only (one-line or deb822), in the build's throw-away layer, never the base
     build_sources: tuple[str, ...] = ()
     #: key files apt trusts for build_sources (armoured .asc or binary .gpg)

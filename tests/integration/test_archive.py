@@ -77,3 +77,11 @@ def test_an_extra_repository_serves_one_build_only(dm: DebMock, trixie: dict[str
     unreachable = dm.json(*R, "--resultdir", str(tmp_path / "gone"), "--rebuild", str(dsc),
                           "--extra-repository", "deb [trusted=yes] http://127.0.0.1:9/ ./")
     assert unreachable["exit_code"] == 30 and "127.0.0.1:9" in str(unreachable["error"]), unreachable
+
+
+def test_the_first_alternative_is_what_buildds_install(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    dsc = make_source(tmp_path, "dm-alternatives", build_depends="no-such-package | make")
+    first = dm.json(*R, "--resultdir", str(tmp_path / "first"), "--rebuild", str(dsc))
+    assert first["exit_code"] == 30 and "no-such-package" in str(first["error"]), first
+    chosen = dm.json(*R, "--resultdir", str(tmp_path / "chosen"), "--rebuild", str(dsc), "--resolve-alternatives")
+    assert chosen["exit_code"] == 0, chosen

@@ -64,3 +64,19 @@ def test_extra_repositories_are_sorted_by_format_and_checked(tmp_path: Path) -> 
         BuildSources.parse(["http://127.0.0.1/ ./"], [], "--extra-repository")
     with pytest.raises(UsageError, match="not a file"):
         BuildSources.parse([], [tmp_path / "missing.asc"], "--extra-repository")
+
+
+def test_first_alternatives_as_buildds_take_them() -> None:
+    text = "debhelper-compat (= 13), no-such | make, a [amd64] | b, c <!nocheck> | d, e:native (>= 1) | f"
+    assert build_commands.first_alternatives(text) == (
+        "debhelper-compat (= 13), no-such, a [amd64] | b, c <!nocheck> | d, e:native (>= 1)")
+
+
+def test_satisfy_command_takes_the_fields_of_the_build() -> None:
+    source = SourcePackage(dsc=Path("/x/p.dsc"), name="p", version="1", files=(), build_relations=(
+        ("Build-Depends", "x | y"), ("Build-Depends-Indep", "doc-tool"), ("Build-Depends-Arch", "libz-dev"),
+        ("Build-Conflicts", "bad")))
+    argv = build_commands.satisfy_build_deps_command(source, BuildOptions(arch="any", nocheck=True))
+    assert argv[argv.index("satisfy"):] == ["satisfy", "-P", "nocheck", "--", "x, libz-dev", "Conflicts: bad"]
+    argv = build_commands.satisfy_build_deps_command(source, BuildOptions(resolve_alternatives=True))
+    assert argv[-2:] == ["x | y, libz-dev, doc-tool", "Conflicts: bad"]
