@@ -81,6 +81,9 @@ class BuildOptions:
     #: more dpkg-buildpackage options (--debbuildopts, --debbuildopt) and dpkg-source options for source builds
     debbuildopts: tuple[str, ...] = ()
     dpkg_source_opts: tuple[str, ...] = ()
+    #: sign the .changes (with its .buildinfo and .dsc) with this key after the build (-k); "" never signs
+    #: (--no-sign); None: the config's key_id
+    keyid: str | None = None
     #: let apt choose among a build dependency's alternatives (apt-get build-dep) instead of the first one
     resolve_alternatives: bool | None = None
     #: apt sources (one-line or deb822) and key files for this build only (--extra-repository[-key])

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deb_mock import apt, build_commands, build_sources, result_checks
+from deb_mock import apt, build_commands, build_sources, result_checks, signing
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
@@ -131,6 +131,14 @@ class PackageBuilder:
         self._end_of_root(context, failed=False)
         try:
             result_checks.run_checks(services, source, context.artifacts, resultdir, self._check_options())
+        except DebMockError:
+            stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
+            raise
+        keyid = self.options.keyid if self.options.keyid is not None else services.config.key_id
+        try:
+            if keyid:
+                services.result.extra["signed"] = signing.sign_results(keyid, context.artifacts)
+                context.artifacts = [Artifact.of(Path(a.path)) for a in context.artifacts]
         except DebMockError:
             stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
             raise

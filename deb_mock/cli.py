@@ -138,6 +138,10 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    sign = builds.add_mutually_exclusive_group()
+    sign.add_argument("-k", "--keyid", metavar="KEYID",
+                      help="sign the .changes (with its .buildinfo and .dsc) on the host with debsign (exit 13 if not)")
+    sign.add_argument("--no-sign", dest="keyid", action="store_const", const="", help="do not sign (the default)")
     resolve = builds.add_mutually_exclusive_group()
     resolve.add_argument("--resolve-alternatives", action="store_true", default=None,
                          help="let apt choose among a build dependency's alternatives (default: the first, as buildds)")
@@ -452,7 +456,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                                       *args.debbuildopt),
                         dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
                         extra_repositories=tuple(args.extra_repository),
-                        resolve_alternatives=args.resolve_alternatives,
+                        resolve_alternatives=args.resolve_alternatives, keyid=args.keyid,
                         extra_repository_keys=tuple(args.extra_repository_key),
                         **_version_options(args, arch))
 

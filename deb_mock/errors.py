@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     BUILD = 10
     TIMEOUT = 11
     CHECKS = 12
+    SIGNING = 13
     ROOT = 20
     APT = 30
     EXTERNAL_DEP = 31
@@ -118,6 +119,12 @@ class BuildError(DebMockError):
     """dpkg-buildpackage failed."""
 
     exit_code = ExitCode.BUILD
+
+
+class SigningFailed(DebMockError):
+    """The results were built but could not be signed (-k/--keyid); they are kept unsigned."""
+
+    exit_code = ExitCode.SIGNING
 
 
 class ChecksFailed(DebMockError):

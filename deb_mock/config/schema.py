@@ -111,6 +111,8 @@ class Config:
     keyrings: tuple[str, ...] = ()
     #: more suites to fetch source packages from (--rebuild NAME/SUITE), from the root's first archive
     source_suites: tuple[str, ...] = ()
+    #: sign each build's .changes (and its .buildinfo and .dsc) with this OpenPGP key, on the host (sbuild's key_id)
+    key_id: str | None = None
     #: let apt choose among the alternatives of a build dependency (true), or take the first one as Debian's
     #: buildds do for unstable (false, the default)
     resolve_alternatives: bool = False

@@ -8,6 +8,7 @@ traffic leaves the machine.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import subprocess
@@ -85,3 +86,33 @@ def test_the_first_alternative_is_what_buildds_install(dm: DebMock, trixie: dict
     assert first["exit_code"] == 30 and "no-such-package" in str(first["error"]), first
     chosen = dm.json(*R, "--resultdir", str(tmp_path / "chosen"), "--rebuild", str(dsc), "--resolve-alternatives")
     assert chosen["exit_code"] == 0, chosen
+
+
+def test_results_are_signed_with_the_operators_key(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    """-k signs the .changes, .buildinfo and .dsc of a source build (debsign, a throw-away GNUPGHOME)."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**dm.env, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "deb-mock test <t@example.invalid>",
+                    "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    listing = subprocess.run(["gpg", "--list-secret-keys", "--with-colons"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+    keyid = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+    public = tmp_path / "public.gpg"
+    public.write_bytes(subprocess.run(["gpg", "--export", keyid], env=env, check=True, capture_output=True).stdout)
+    signer = DebMock(dm.basedir, env)
+    dsc = make_source(tmp_path, "dm-signed")
+    out = tmp_path / "out"
+    result = signer.json(*R, "--resultdir", str(out), "--rebuild", str(dsc), "--source", "-k", keyid)
+    assert result["exit_code"] == 0, result
+    signed = result["signed"]["files"]  # type: ignore[index]
+    assert sorted(Path(p).suffix for p in signed) == [".buildinfo", ".changes", ".dsc"], signed
+    for path in signed:
+        check = subprocess.run(["gpgv", "--keyring", str(public), path], capture_output=True, text=True)
+        assert check.returncode == 0 and "Good signature" in check.stderr, (path, check.stderr)
+    digests = {Path(a["path"]).name: a["sha256"] for a in result["artifacts"]}  # type: ignore[union-attr]
+    changes = next(out.glob("*.changes"))
+    assert digests[changes.name] == hashlib.sha256(changes.read_bytes()).hexdigest()  # recorded after signing
+    wrong = signer.json(*R, "--resultdir", str(tmp_path / "unsigned"), "--rebuild", str(dsc), "-k", "0000DEADBEEF")
+    assert wrong["exit_code"] == 13 and "stay unsigned" in str(wrong["error"]), wrong
+    assert next((tmp_path / "unsigned").glob("*.changes")).read_text().startswith("Format:")

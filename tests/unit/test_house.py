@@ -20,7 +20,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports",
      "build_sources"),
     ("services",),
-    ("base_setup", "stage_runner", "result_checks", "builder", "copies", "scrub", "source_fetch"),
+    ("base_setup", "stage_runner", "result_checks", "signing", "builder", "copies", "scrub", "source_fetch"),
     ("root", "hookspecs"),
     ("plugin_manager", "plugins"),
     ("cli", "api", "__main__"),
