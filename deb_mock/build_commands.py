@@ -84,6 +84,8 @@ class BuildOptions:
     #: sign the .changes (with its .buildinfo and .dsc) with this key after the build (-k); "" never signs
     #: (--no-sign); None: the config's key_id
     keyid: str | None = None
+    #: cross-build for this Debian architecture (--host) on the root's own one, no emulation
+    host_arch: str | None = None
     #: let apt choose among a build dependency's alternatives (apt-get build-dep) instead of the first one
     resolve_alternatives: bool | None = None
     #: apt sources (one-line or deb822) and key files for this build only (--extra-repository[-key])
@@ -142,6 +144,8 @@ def dpkg_buildpackage_command(options: BuildOptions) -> list[str]:
         argv.append(f"--build-profiles={','.join(options.all_profiles)}")
     if options.jobs:
         argv.append(f"-j{options.jobs}")
+    if options.host_arch:
+        argv.append(f"--host-arch={options.host_arch}")
     if options.maintainer:
         argv.append(f"-m{options.maintainer}")
     if options.uploader:
@@ -199,10 +203,32 @@ def source_only_changes_command(source: SourcePackage, options: BuildOptions) ->
     return ["dpkg-genchanges", "--build=source", f"-O{target}"]
 
 
+def cross_options(options: BuildOptions) -> BuildOptions:
+    """A cross build's options as sbuild sets them: arch-any, the ``cross`` and ``nocheck`` profiles."""
+    if not options.host_arch:
+        return options
+    profiles = tuple(dict.fromkeys((*options.profiles, "cross", "nocheck")))
+    arch: BuildSelection = "any" if options.arch == "any,all" else options.arch
+    return dataclasses.replace(options, profiles=profiles, nocheck=True, arch=arch)
+
+
+def cross_packages(options: BuildOptions) -> tuple[str, ...]:
+    """What a cross build needs besides its build dependencies (sbuild's crossbuild core dependencies)."""
+    arch = options.host_arch
+    return (f"crossbuild-essential-{arch}:native", f"libc-dev:{arch}", f"libstdc++-dev:{arch}") if arch else ()
+
+
+def _apt_build_dep_base(options: BuildOptions, verb: str) -> list[str]:
+    argv = ["apt-get", "--yes", "-o", "APT::Get::Build-Dep-Automatic=true", "-o", "APT::Install-Recommends=false",
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    if options.host_arch:
+        argv += ["-o", f"APT::Get::Host-Architecture={options.host_arch}"]
+    return [*argv, verb]
+
+
 def build_dep_command(dsc_inside: str, options: BuildOptions) -> list[str]:
     """apt-get build-dep on the .dsc: Build-Depends(-Arch/-Indep), conflicts, profiles, arch restrictions."""
-    argv = ["apt-get", "--yes", "-o", "APT::Get::Build-Dep-Automatic=true", "-o", "APT::Install-Recommends=false",
-            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "build-dep"]
+    argv = _apt_build_dep_base(options, "build-dep")
     if options.arch == "any" and not options.source:
         argv.append("--arch-only")
     elif options.arch == "all" and not options.source:
@@ -237,16 +263,20 @@ def first_alternatives(relations: str) -> str:
 
 
 def satisfy_build_deps_command(source: SourcePackage, options: BuildOptions) -> list[str]:
-    """apt-get satisfy of the build relations, first alternatives only (``--resolve-alternatives`` keeps all)."""
+    """apt-get satisfy of the build relations, first alternatives only (``--resolve-alternatives`` keeps all).
+
+    With every alternative kept this is what ``apt-get build-dep`` installs;
+    satisfy also takes a cross build's core dependencies, virtual ones included.
+    """
     relations = dict(source.build_relations)
     depends = [relations[f] for f in _relation_fields(options, "Depends") if relations.get(f, "").strip()]
     conflicts = [relations[f] for f in _relation_fields(options, "Conflicts") if relations.get(f, "").strip()]
-    argv = ["apt-get", "--yes", "-o", "APT::Get::Build-Dep-Automatic=true", "-o", "APT::Install-Recommends=false",
-            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "satisfy"]
+    argv = _apt_build_dep_base(options, "satisfy")
     if options.all_profiles:
         argv += ["-P", ",".join(options.all_profiles)]
     wanted = [first_alternatives(text) if not options.resolve_alternatives else text for text in depends]
-    argv += ["--", ", ".join(w for w in wanted if w) or "build-essential"]
+    # as apt-get build-dep: build-essential for the architecture the build runs on (and a cross build's core)
+    argv += ["--", ", ".join(["build-essential:native", *cross_packages(options), *(w for w in wanted if w)])]
     argv += [f"Conflicts: {text}" for text in conflicts]
     return argv
 

@@ -62,6 +62,7 @@ class PackageBuilder:
         config = services.config
         if options.resolve_alternatives is None:
             options = dataclasses.replace(options, resolve_alternatives=config.resolve_alternatives)
+        options = build_commands.cross_options(options)
         self.services = services
         self.options = options
         self.postinstall = postinstall
@@ -306,7 +307,8 @@ class PackageBuilder:
             planned = services.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
             planned += services.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
                                         mounts=source_mounts)
-            key = cache.key(base_id, [*apt.planned_installs(planned), *self.sources.declaration()], debs)
+            key = cache.key(base_id, [*apt.planned_installs(planned), *self.sources.declaration(),
+                                      f"host architecture {self.options.host_arch or ''}"], debs)
             context.deps_lease = cache.acquire(key)
             if context.deps_lease is not None:
                 cache.alias(declared, key)
@@ -321,8 +323,6 @@ class PackageBuilder:
 
     def _build_dep_command(self, source: SourcePackage) -> list[str]:
         """The first alternative of each build dependency (as buildds), or apt's choice with resolve_alternatives."""
-        if self.options.resolve_alternatives:
-            return build_commands.build_dep_command(f"{SOURCE_MOUNT}/{source.dsc.name}", self.options)
         return build_commands.satisfy_build_deps_command(source, self.options)
 
     def _declaration(self, context: BuildContext, packages: Sequence[str]) -> list[str]:
@@ -333,10 +333,17 @@ class PackageBuilder:
                 f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
                 f"packages {list(packages)}", f"apt options {services.config.apt_options}",
                 f"resolver {'apt' if self.options.resolve_alternatives else 'first alternatives'}",
+                f"host architecture {self.options.host_arch or services.config.architecture}",
                 *self.sources.declaration()]
 
     def _add_build_sources(self, root_fs: RootFs) -> None:
-        """The build's extra repositories and keys, in its throw-away layer only, with their lists."""
+        """The build's extra repositories and keys, and a cross build's architecture, in its throw-away layer."""
+        if self.options.host_arch:
+            self.services.checked_run(["dpkg", "--add-architecture", self.options.host_arch], "cross-architecture",
+                                      root_fs=root_fs)
+            update = apt.update_command()
+            update.insert(update.index("update"), "--error-on=any")
+            self.services.apt_run(update, f"apt-update-{self.options.host_arch}", root_fs=root_fs)
         if not self.sources:
             return
         mounts = with_run_dir(*(Bind(str(key), f"{build_sources.KEY_MOUNT}/{name}")
@@ -399,7 +406,8 @@ class PackageBuilder:
                                   mounts=self._source_mounts(context.source))
         options, config = self.options, self.services.config
         if build_commands.changes_binary_version(options):
-            entry = build_commands.binary_only_entry(context.source, options, config.architecture, config.suite,
+            entry = build_commands.binary_only_entry(context.source, options, options.host_arch or config.architecture,
+                                                     config.suite,
                                                      time.time())
             self.services.checked_run(build_commands.prepend_changelog_command(context.build_dir, entry),
                                       "binary-only-entry", root_fs=context.root_fs, unpriv=True)

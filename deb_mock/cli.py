@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -147,6 +148,8 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                          help="let apt choose among a build dependency's alternatives (default: the first, as buildds)")
     resolve.add_argument("--no-resolve-alternatives", dest="resolve_alternatives", action="store_false", default=None,
                          help="only the first alternative of each build dependency")
+    bopt("--host", dest="host_arch", metavar="ARCH",
+         help="cross-build for ARCH on the root's architecture (crossbuild-essential, profiles cross,nocheck)")
     bopt("--extra-repository", action="append", default=[], metavar="LINE",
          help="an apt source for this build only (one-line or deb822; repeatable)")
     bopt("--extra-repository-key", action="append", default=[], type=Path, metavar="FILE",
@@ -457,6 +460,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                         dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
                         extra_repositories=tuple(args.extra_repository),
                         resolve_alternatives=args.resolve_alternatives, keyid=args.keyid,
+                        host_arch=_host_arch(args.host_arch),
                         extra_repository_keys=tuple(args.extra_repository_key),
                         **_version_options(args, arch))
 
@@ -478,6 +482,13 @@ def _version_options(args: argparse.Namespace, arch: BuildSelection) -> dict[str
     return {"binnmu": args.binnmu, "binnmu_message": args.binnmu_message, "binnmu_timestamp": args.binnmu_timestamp,
             "append_to_version": args.append_to_version or None,
             "arch": "any" if args.binnmu is not None else arch}
+
+
+def _host_arch(value: str | None) -> str | None:
+    """--host ARCH: a Debian architecture name (apt says later whether the archive has it)."""
+    if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+        raise UsageError(f"--host {value!r}: not a Debian architecture name (amd64, arm64, riscv64 ...)")
+    return value
 
 
 def _split_options(option: str, value: str | None) -> tuple[str, ...] | None:

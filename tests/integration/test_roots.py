@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import DebMock, host_mounts
+from tests.integration.debsrc import make_source
 
 pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
 R = ("-r", "trixie-amd64")
@@ -176,9 +178,23 @@ def test_bad_config_exits_3_naming_file_and_line(dm: DebMock, tmp_path: Path) ->
 
 
 @pytest.mark.qemu
-def test_foreign_architecture_arm64(dm: DebMock) -> None:
+def test_foreign_architecture_arm64(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    """An emulated arm64 root runs what a cross build for arm64 in the amd64 root made (no emulation there)."""
+    dsc = make_source(tmp_path, "dm-cross", architecture="any",
+                      files={"greet.c": '#include <stdio.h>\nint main(void) { puts("hello from a cross build"); }\n'},
+                      build="\t$(shell dpkg-architecture -qDEB_HOST_GNU_TYPE)-gcc -O2 -o greet greet.c\n"
+                            "\tinstall -D -m 755 greet debian/tmp/usr/bin/greet")
+    out = tmp_path / "cross"
+    cross = dm.json("-r", "trixie-amd64", "--resultdir", str(out), "--rebuild", str(dsc), "--host", "arm64")
+    assert cross["exit_code"] == 0, cross
+    deb = out / "dm-cross_1.0_arm64.deb"
+    kind = subprocess.run(["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xOf - ./usr/bin/greet | file -"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "ARM aarch64" in kind, kind
     A = ("-r", "trixie-arm64")
     dm.ok(*A, "--init", timeout=1800)
     assert dm.ok(*A, "--chroot", "uname -m").stdout.strip() == "aarch64"
     assert dm.ok(*A, "--chroot", "dpkg --print-architecture").stdout.strip() == "arm64"
+    dm.ok(*A, "--install", str(deb))
+    assert dm.ok(*A, "--chroot", "greet").stdout == "hello from a cross build\n"
     dm.ok(*A, "--scrub=all")

@@ -77,6 +77,19 @@ def test_satisfy_command_takes_the_fields_of_the_build() -> None:
         ("Build-Depends", "x | y"), ("Build-Depends-Indep", "doc-tool"), ("Build-Depends-Arch", "libz-dev"),
         ("Build-Conflicts", "bad")))
     argv = build_commands.satisfy_build_deps_command(source, BuildOptions(arch="any", nocheck=True))
-    assert argv[argv.index("satisfy"):] == ["satisfy", "-P", "nocheck", "--", "x, libz-dev", "Conflicts: bad"]
+    assert argv[argv.index("satisfy"):] == ["satisfy", "-P", "nocheck", "--", "build-essential:native, x, libz-dev",
+                                            "Conflicts: bad"]
     argv = build_commands.satisfy_build_deps_command(source, BuildOptions(resolve_alternatives=True))
-    assert argv[-2:] == ["x | y, libz-dev, doc-tool", "Conflicts: bad"]
+    assert argv[-2:] == ["build-essential:native, x | y, libz-dev, doc-tool", "Conflicts: bad"]
+
+
+def test_a_cross_build_gets_sbuilds_core_dependencies_and_profiles() -> None:
+    options = build_commands.cross_options(BuildOptions(host_arch="arm64", profiles=("pkg.foo.bar",)))
+    assert options.arch == "any" and options.nocheck and options.all_profiles == ("pkg.foo.bar", "cross", "nocheck")
+    source = SourcePackage(dsc=Path("/x/p.dsc"), name="p", version="1", files=(),
+                           build_relations=(("Build-Depends", "libz-dev"),))
+    argv = build_commands.satisfy_build_deps_command(source, options)
+    assert "APT::Get::Host-Architecture=arm64" in argv
+    assert argv[-1] == ("build-essential:native, crossbuild-essential-arm64:native, libc-dev:arm64, "
+                        "libstdc++-dev:arm64, libz-dev")
+    assert "--host-arch=arm64" in build_commands.dpkg_buildpackage_command(options)
