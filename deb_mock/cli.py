@@ -137,8 +137,30 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--additional-package", action="append", default=[], metavar="PKG",
          help="install PKG besides the build dependencies (repeatable)")
     bopt("--postinstall", action="store_true", help="install the built packages into the root afterwards")
+    _add_archive_options(builds)
     bopt("--build-timeout", type=float, metavar="SECONDS",
          help="stop dpkg-buildpackage after SECONDS (exit 11; default: the config's build_timeout)")
+    bopt("--keep-failed", action="store_true", default=None,
+         help="keep a failed build's root for --shell --failed-build (until --clean or the next build)")
+    bopt("--hookdir", type=Path, metavar="DIR", help="run a pbuilder hook directory's scripts at their stages")
+    bopt("--run-autopkgtest", action="store_true", default=None,
+         help="after a successful build, run its autopkgtests in a throw-away layer (reported in result.json)")
+    bopt("--autopkgtest-opts", metavar="OPTS", help="more options for autopkgtest (one string, split as a shell does)")
+    bopt("--autopkgtest-fail", action="store_true", default=None, help="a failing autopkgtest fails the run (exit 12)")
+    bopt("--run-piuparts", action="store_true", default=None,
+         help="after a successful build, install, remove and purge the results in a throw-away layer")
+    bopt("--piuparts-fail", action="store_true", default=None, help="a failing piuparts check fails the run (exit 12)")
+    stages = parser.add_argument_group("stage commands (sbuild's; repeatable, run through /bin/sh)")
+    for stage in stage_commands.STAGES:
+        who = "as root in the root" if stage.where == "root" else "on the host, as you"
+        stages.add_argument(f"--{stage.name}", action=_StageCommand, dest="stage_commands", default=[],
+                            metavar="CMD", help=f"{stage.when} ({who})")
+
+
+
+def _add_archive_options(builds: argparse._ArgumentGroup) -> None:
+    """Builds as the archive builds them: signing, resolver, cross, extra repositories, binNMUs (sbuild's names)."""
+    bopt = builds.add_argument
     sign = builds.add_mutually_exclusive_group()
     sign.add_argument("-k", "--keyid", metavar="KEYID",
                       help="sign the .changes (with its .buildinfo and .dsc) on the host with debsign (exit 13 if not)")
@@ -164,22 +186,6 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     bopt("--debbuildopts", metavar="OPTS", help="more dpkg-buildpackage options, one string split as a shell does")
     bopt("--debbuildopt", action="append", default=[], metavar="OPT", help="one more dpkg-buildpackage option")
     bopt("--dpkg-source-opts", metavar="OPTS", help="dpkg-source options when a source package is built")
-    bopt("--keep-failed", action="store_true", default=None,
-         help="keep a failed build's root for --shell --failed-build (until --clean or the next build)")
-    bopt("--hookdir", type=Path, metavar="DIR", help="run a pbuilder hook directory's scripts at their stages")
-    bopt("--run-autopkgtest", action="store_true", default=None,
-         help="after a successful build, run its autopkgtests in a throw-away layer (reported in result.json)")
-    bopt("--autopkgtest-opts", metavar="OPTS", help="more options for autopkgtest (one string, split as a shell does)")
-    bopt("--autopkgtest-fail", action="store_true", default=None, help="a failing autopkgtest fails the run (exit 12)")
-    bopt("--run-piuparts", action="store_true", default=None,
-         help="after a successful build, install, remove and purge the results in a throw-away layer")
-    bopt("--piuparts-fail", action="store_true", default=None, help="a failing piuparts check fails the run (exit 12)")
-    stages = parser.add_argument_group("stage commands (sbuild's; repeatable, run through /bin/sh)")
-    for stage in stage_commands.STAGES:
-        who = "as root in the root" if stage.where == "root" else "on the host, as you"
-        stages.add_argument(f"--{stage.name}", action=_StageCommand, dest="stage_commands", default=[],
-                            metavar="CMD", help=f"{stage.when} ({who})")
-
 
 class _StageCommand(argparse.Action):
     """Collect --*-commands as (stage, command) pairs in the order given."""
