@@ -12,14 +12,13 @@ land in result.json (``stage_commands``); its output in build.log.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deb_mock import stage_commands
+from deb_mock import caller_commands, stage_commands
 from deb_mock.build_commands import BUILD_TOP, SOURCE_MOUNT, BuildOptions
 from deb_mock.errors import BuildError
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, RootFs, with_run_dir
@@ -132,10 +131,8 @@ class StageRunner:
             started = time.monotonic()
             with self.build_log.open("a", encoding="utf-8") as log:
                 log.write(f"deb-mock: {stage}: {command}\n")
-                log.flush()
-                output = None if shell else log
-                returncode = subprocess.run(["/bin/sh", "-c", text], env=env, stdout=output, stderr=output,
-                                            stdin=None if shell else subprocess.DEVNULL, check=False).returncode
+            returncode = caller_commands.run(["/bin/sh", "-c", text], env, os.getcwd(),
+                                             None if shell else str(self.build_log), interactive=shell)
             self._record(stage, command, "host", returncode, started, failing)
 
     def _record(self, stage: str, command: str, where: str, returncode: int, started: float,

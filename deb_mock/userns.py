@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from deb_mock import caller_commands
 from deb_mock.errors import SandboxError
 
 CLONE_NEWUSER = 0x10000000
@@ -153,6 +154,7 @@ def enter() -> None:
             code = 2
         os._exit(code)
     os.close(ready_read)
+    caller_commands.start_runner()  # the operator's own commands keep running as the caller, outside
     unshared = libc.unshare(CLONE_NEWUSER) == 0
     error = ctypes.get_errno()
     os.write(ready_write, b"1" if unshared else b"0")
