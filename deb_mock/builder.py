@@ -137,6 +137,7 @@ class PackageBuilder:
             raise
         keyid = self.options.keyid if self.options.keyid is not None else services.config.key_id
         try:
+            services.result.extra["signed"] = False
             if keyid:
                 services.result.extra["signed"] = signing.sign_results(keyid, context.artifacts)
                 context.artifacts = [Artifact.of(Path(a.path)) for a in context.artifacts]
@@ -415,7 +416,9 @@ class PackageBuilder:
         self.services.result.extra.setdefault("versions", []).append({
             "source": context.source.name, "source_version": context.source.version,
             "binary_version": build_commands.binary_version(context.source.version, options),
-            "binary_only": build_commands.changes_binary_version(options)})
+            "binary_only": build_commands.changes_binary_version(options),
+            "host_architecture": options.host_arch or config.architecture,
+            "extra_repositories": [*self.sources.one_line, *self.sources.deb822]})
 
     def _environment(self, context: BuildContext | None) -> dict[str, str]:
         """dpkg-buildpackage's environment; with a ``context``, plugins add to it."""

@@ -70,6 +70,9 @@ def test_an_extra_repository_serves_one_build_only(dm: DebMock, trixie: dict[str
     with_it = dm.json(*R, "--resultdir", str(tmp_path / "with"), "--rebuild", str(dsc),
                       "--extra-repository", local_repository)
     assert with_it["exit_code"] == 0, with_it
+    recorded = with_it["versions"][0]  # type: ignore[index]
+    assert recorded["extra_repositories"] == [local_repository] and recorded["host_architecture"] == "amd64"
+    assert with_it["signed"] is False
     installed = (tmp_path / "with/installed-pkgs.log").read_text()
     assert "dm-extra-dep 7.0" in installed or "dm-extra-dep=7.0" in installed, installed
     assert _base_and_cache(dm) == before  # the base and the root cache never saw the repository
