@@ -4,7 +4,7 @@
 Prints the wall time of each run, the medians, the ratios (targets: deb-mock
 with warm caches <= 0.4 of sbuild and <= 0.65 of cowbuilder, the fastest
 anchor measured here), and whether the tools produced byte-identical .debs (they should: same build path, same
-environment, same build dependencies). A script, not a test: run it as root
+environment, same build dependencies), then the same for one binNMU of hello (not timed). A script, not a test: run it as root
 on a quiet machine:
 
     .venv/bin/python benchmarks/rebuild_hello.py [--runs 3]
@@ -95,8 +95,27 @@ def fetch_hello(work: Path) -> Path:
     return work / fetched.name
 
 
-def digests(directory: Path) -> dict[str, str]:
-    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in DEBS}
+def digests(directory: Path, debs: tuple[str, ...] = DEBS) -> dict[str, str]:
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in debs}
+
+
+#: one binNMU, made by both tools with the same message, number, date and author (not timed)
+BINNMU = ["Rebuild for the benchmark", "1", "1764000000", "deb-mock benchmark <bench@example.invalid>"]
+
+
+def compare_binnmu(work: Path, dsc: Path) -> None:
+    """deb-mock's and sbuild's binNMU of hello: the same bytes (sbuild's changelog entry, arch-any only)."""
+    message, number, stamp, author = BINNMU
+    ours, theirs = work / "binnmu-deb-mock", work / "binnmu-sbuild"
+    theirs.mkdir()
+    timed([*DEB_MOCK, "--resultdir", str(ours), "--disable-plugin", "lintian", "--rebuild", str(dsc),
+           "--make-binNMU", message, "--binNMU", number, "--binNMU-timestamp", stamp, "-m", author], work)
+    timed(["sbuild", "--chroot-mode=unshare", f"--dist={SUITE}", "--no-run-lintian", "--no-run-piuparts",
+           "--no-run-autopkgtest", "--no-source", f"--make-binNMU={message}", f"--binNMU={number}",
+           f"--binNMU-timestamp={stamp}", f"--maintainer={author}", str(dsc)], theirs)
+    debs = (f"{PACKAGE}_{VERSION}+b{number}_amd64.deb", f"{PACKAGE}-dbgsym_{VERSION}+b{number}_amd64.deb")
+    same = digests(ours, debs) == digests(theirs, debs)
+    print(f"binNMU +b{number}: byte-identical .debs, deb-mock vs sbuild: {'yes' if same else 'NO'}")
 
 
 def main() -> None:
@@ -153,6 +172,7 @@ def main() -> None:
         print(f"byte-identical .debs, deb-mock vs {tool}: {'yes' if ours == theirs else 'NO'}")
         for name in DEBS:
             print(f"  {name}: deb-mock {ours[name][:16]}  {tool} {theirs[name][:16]}")
+    compare_binnmu(work, dsc)
     shutil.rmtree(work, ignore_errors=True)
 
 
