@@ -4,8 +4,8 @@
 Prints the wall time of each run, the medians, the ratios (targets: deb-mock
 with warm caches <= 0.4 of sbuild and <= 0.65 of cowbuilder, the fastest
 anchor measured here), and whether the tools produced byte-identical .debs (they should: same build path, same
-environment, same build dependencies), then the same for one binNMU of hello (not timed). A script, not a test: run it as root
-on a quiet machine:
+environment, same build dependencies), then the same for one binNMU of hello
+(not timed). A script, not a test: run it as root on a quiet machine:
 
     .venv/bin/python benchmarks/rebuild_hello.py [--runs 3]
 
