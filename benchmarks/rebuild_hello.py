@@ -39,7 +39,7 @@ SID_SOURCES = ["--config-opts", "source_suites=[sid]", "--config-opts",
 
 
 def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(argv, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
 def timed(argv: list[str], cwd: Path) -> float:
