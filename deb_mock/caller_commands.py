@@ -30,9 +30,12 @@ def start_runner() -> None:
     reply_read, reply_write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(request_write)
-        os.close(reply_read)
-        _serve(request_read, reply_write)
+        try:  # the helper never returns into deb-mock's own code
+            os.close(request_write)
+            os.close(reply_read)
+            _serve(request_read, reply_write)
+        finally:
+            os._exit(0)
     os.close(request_read)
     os.close(reply_write)
     _RUNNER = (request_write, reply_read)
