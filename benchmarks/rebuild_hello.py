@@ -98,8 +98,8 @@ def fetch_hello(work: Path) -> Path:
 
 def own_time(wall: float, resultdir: Path) -> float:
     """deb-mock's own part of a build: the wall time minus dpkg-buildpackage and the checkers (result.json)."""
-    durations = json.loads((resultdir / "result.json").read_text())["durations"]
-    return wall - sum(durations.get(stage, 0.0) for stage in ("build", "lintian", "autopkgtest", "piuparts"))
+    durations: dict[str, float] = json.loads((resultdir / "result.json").read_text())["durations"]
+    return wall - sum(float(durations.get(stage, 0.0)) for stage in ("build", "lintian", "autopkgtest", "piuparts"))
 
 
 def digests(directory: Path, debs: tuple[str, ...] = DEBS) -> dict[str, str]:
