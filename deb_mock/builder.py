@@ -48,6 +48,8 @@ class BuildContext:
     artifacts: list[Artifact] = dataclasses.field(default_factory=list)
     #: the build-deps layer mounted under the build, held in use until the build ends
     deps_lease: Lease | None = None
+    #: whether the source is unpacked in build_dir yet (a kept failed build opens there, else at /)
+    unpacked: bool = False
 
 
 class PackageBuilder:
@@ -173,11 +175,12 @@ class PackageBuilder:
             if self.options.no_clean:
                 return
             if failed and keep and not services.scratch_in_ram and isinstance(context.root_fs, OverlayRoot):
+                where = context.build_dir if context.unpacked else "/"
                 services.store.keep_scratch(BUILD_SCRATCH, {
-                    "lowers": list(context.root_fs.lowers), "build_dir": context.build_dir,
+                    "lowers": list(context.root_fs.lowers), "build_dir": where,
                     "source": context.source.name, "version": context.source.version})
                 kept = str(services.paths.failed_build)
-                services.result.extra["failed_build"] = {"path": kept, "build_dir": context.build_dir}
+                services.result.extra["failed_build"] = {"path": kept, "build_dir": where}
                 services.console.info(f"the failed build is kept in {kept}: "
                                       f"deb-mock -r {services.root_id} --shell --failed-build")
                 return
@@ -207,6 +210,7 @@ class PackageBuilder:
         services.write_installed_packages(context.root_fs, context.resultdir)
         with services.logs.stage("unpack"):
             self._unpack(context)
+        context.unpacked = True
         stages.in_root("starting-build-commands", context.root_fs, context.build_dir)
         services.hook.debmock_pre_build(root=services, build=context)
         with services.logs.stage("build"):

@@ -111,6 +111,11 @@ def test_a_kept_failed_build_opens_in_its_build_directory(dm: DebMock, trixie: d
     session = dm.ok(*OWN, "--hookdir", str(hookdir), "--chroot",
                     f"dpkg -s libpopt-dev >/dev/null 2>&1 && echo INSTALLED; cat {LOG}").stdout.splitlines()
     assert session == ["hook F 0 / execute"], session
+    # a build that fails before its source is unpacked is kept too, and opens at /
+    unmet = make_source(tmp_path, "fails-early", build_depends="no-such-package-at-all")
+    early = dm.json(*OWN, "--rebuild", str(unmet), "--keep-failed", "--resultdir", str(tmp_path / "early"))
+    assert early["exit_code"] == 30 and early["failed_build"]["build_dir"] == "/", early  # type: ignore[index]
+    assert dm.ok(*OWN, "--chroot", "--failed-build", "pwd").stdout == "/\n"
     dm.ok(*OWN, "--clean")
     missing = dm.run(*OWN, "--shell", "--failed-build", "true")
     assert missing.returncode == 5 and "no failed build kept" in missing.stderr, missing.stderr
