@@ -29,9 +29,9 @@ def check_package_names(names: Sequence[str]) -> None:
             raise UsageError(f"'{name}' is not a valid Debian package name")
 
 
-def update_command() -> list[str]:
-    """Refresh the package lists."""
-    return [*_BASE, "update"]
+def update_command(strict: bool = False) -> list[str]:
+    """Refresh the package lists; ``strict``: a source that cannot be fetched is an error, not a warning."""
+    return [*_BASE, *(["--error-on=any"] if strict else []), "update"]
 
 
 def install_command(packages: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from deb_mock import apt
 from deb_mock.errors import UsageError
 from deb_mock.sandbox.spec import RUN_DIR
 
@@ -70,20 +71,28 @@ class BuildSources:
         return names
 
     def install_command(self) -> list[str]:
-        """Write the sources and keys into the layer (run as root in the build's sandbox)."""
+        """Write the sources and keys into the layer (run as root in the build's sandbox, with :meth:`environment`).
+
+        The entries come through the environment, never the command line: a
+        source may carry credentials (``https://user:password@...``), and the
+        files are root's alone (0600) so the build user cannot read them.
+        """
         script = (
-            'set -e; one_line=$1; deb822=$2; shift 2\n'
-            f'if [ -n "$one_line" ]; then printf "%s\\n" "$one_line" > {ONE_LINE_FILE}; fi\n'
-            f'if [ -n "$deb822" ]; then printf "%s\\n" "$deb822" > {DEB822_FILE}; fi\n'
+            'set -e; umask 077\n'
+            f'if [ -n "$DEB_MOCK_ONE_LINE" ]; then printf "%s\\n" "$DEB_MOCK_ONE_LINE" > {ONE_LINE_FILE}; fi\n'
+            f'if [ -n "$DEB_MOCK_DEB822" ]; then printf "%s\\n" "$DEB_MOCK_DEB822" > {DEB822_FILE}; fi\n'
             f'for name in "$@"; do install -m 644 "{KEY_MOUNT}/$name" "{KEY_DIR}/$name"; done\n'
         )
-        return ["/bin/sh", "-c", script, "sh", "\n".join(self.one_line), "\n\n".join(self.deb822),
-                *self.key_names()]
+        return ["/bin/sh", "-c", script, "sh", *self.key_names()]
+
+    def environment(self) -> dict[str, str]:
+        """The entries for :meth:`install_command` (the sandbox spec reaches its init on a pipe)."""
+        return {"DEB_MOCK_ONE_LINE": "\n".join(self.one_line), "DEB_MOCK_DEB822": "\n\n".join(self.deb822)}
 
     def update_commands(self) -> list[list[str]]:
         """apt-get update of the extra sources alone (the archive's lists are the base's); any failure is one."""
         commands = []
         for path in ([ONE_LINE_FILE] if self.one_line else []) + ([DEB822_FILE] if self.deb822 else []):
-            commands.append(["apt-get", "--yes", "--error-on=any", "update", "-o", f"Dir::Etc::SourceList={path}",
+            commands.append([*apt.update_command(strict=True), "-o", f"Dir::Etc::SourceList={path}",
                              "-o", "Dir::Etc::SourceParts=-", "-o", "APT::Get::List-Cleanup=0"])
         return commands

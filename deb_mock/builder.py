@@ -124,25 +124,16 @@ class PackageBuilder:
         services.store.drop_failed_build()
         root_fs = services.store.overlay() if self.options.no_clean else services.new_scratch(BUILD_SCRATCH)
         context = BuildContext(source, self.options, root_fs, build_dir, resultdir)
+        self._record_versions(source)
         try:
-            self._build_steps(context, stages)
-        except BaseException as exc:
-            self._end_of_root(context, failed=isinstance(exc, DebMockError))
-            if isinstance(exc, DebMockError):
-                stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
-            raise
-        self._end_of_root(context, failed=False)
-        try:
+            try:
+                self._build_steps(context, stages)
+            except BaseException as exc:
+                self._end_of_root(context, failed=isinstance(exc, DebMockError))
+                raise
+            self._end_of_root(context, failed=False)
             result_checks.run_checks(services, source, context.artifacts, resultdir, self._check_options())
-        except DebMockError:
-            stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
-            raise
-        keyid = self.options.keyid if self.options.keyid is not None else services.config.key_id
-        try:
-            services.result.extra["signed"] = False
-            if keyid:
-                services.result.extra["signed"] = signing.sign_results(keyid, context.artifacts)
-                context.artifacts = [Artifact.of(Path(a.path)) for a in context.artifacts]
+            self._sign(context)
         except DebMockError:
             stages.on_host("post-build-failed-commands", build_dir, self._changes(context), failing=True)
             raise
@@ -151,6 +142,25 @@ class PackageBuilder:
             built = [a.path for a in context.artifacts if a.path.endswith(".deb")]
             self.postinstall([path for path in built if "-dbgsym_" not in path])
         return context
+
+    def _sign(self, context: BuildContext) -> None:
+        """debsign the results with -k/key_id (result.json ``signed`` is false without a key)."""
+        services = self.services
+        keyid = self.options.keyid if self.options.keyid is not None else services.config.key_id
+        services.result.extra["signed"] = False
+        if keyid:
+            services.result.extra["signed"] = signing.sign_results(keyid, context.artifacts)
+            context.artifacts = [Artifact.of(Path(a.path)) for a in context.artifacts]
+
+    def _record_versions(self, source: SourcePackage) -> None:
+        """What result.json says of the build: versions, host architecture, extra repositories."""
+        options, config = self.options, self.services.config
+        self.services.result.extra.setdefault("versions", []).append({
+            "source": source.name, "source_version": source.version,
+            "binary_version": build_commands.binary_version(source.version, options),
+            "binary_only": build_commands.changes_binary_version(options),
+            "host_architecture": options.host_arch or config.architecture,
+            "extra_repositories": [*self.sources.one_line, *self.sources.deb822]})
 
     def _check_options(self) -> result_checks.CheckOptions:
         """The checks of the results: the command line's choice, else the config's."""
@@ -210,6 +220,7 @@ class PackageBuilder:
         services.write_installed_packages(context.root_fs, context.resultdir)
         with services.logs.stage("unpack"):
             self._unpack(context)
+            self._add_binary_only_entry(context)
         context.unpacked = True
         stages.in_root("starting-build-commands", context.root_fs, context.build_dir)
         services.hook.debmock_pre_build(root=services, build=context)
@@ -294,7 +305,7 @@ class PackageBuilder:
         from_plugins = [p for ps in services.hook.debmock_build_packages(root=services) for p in ps]
         packages = [*build_commands.CORE_BUILD_PACKAGES, *from_plugins, *self.options.additional_packages]
         apt.check_package_names(packages)
-        build_dep = self._build_dep_command(context.source)
+        build_dep = build_commands.satisfy_build_deps_command(context.source, self.options)
         source_mounts = self._source_mounts(context.source)
         if cache is None:
             self._add_build_sources(root_fs)
@@ -312,8 +323,7 @@ class PackageBuilder:
             planned = services.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
             planned += services.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
                                         mounts=source_mounts)
-            key = cache.key(base_id, [*apt.planned_installs(planned), *self.sources.declaration(),
-                                      f"host architecture {self.options.host_arch or ''}"], debs)
+            key = cache.key(base_id, [*apt.planned_installs(planned), *self._layer_inputs()], debs)
             context.deps_lease = cache.acquire(key)
             if context.deps_lease is not None:
                 cache.alias(declared, key)
@@ -326,10 +336,6 @@ class PackageBuilder:
         self._install_packages(root_fs, packages, build_dep, source_mounts)
         self._save_build_deps_layer(context, cache, key, declared)
 
-    def _build_dep_command(self, source: SourcePackage) -> list[str]:
-        """The first alternative of each build dependency (as buildds), or apt's choice with resolve_alternatives."""
-        return build_commands.satisfy_build_deps_command(source, self.options)
-
     def _declaration(self, context: BuildContext, packages: Sequence[str]) -> list[str]:
         """What the build asks for: with the same lists, it always resolves to the same installed set."""
         services = self.services
@@ -338,23 +344,26 @@ class PackageBuilder:
                 f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
                 f"packages {list(packages)}", f"apt options {services.config.apt_options}",
                 f"resolver {'apt' if self.options.resolve_alternatives else 'first alternatives'}",
-                f"host architecture {self.options.host_arch or services.config.architecture}",
-                *self.sources.declaration()]
+                *self._layer_inputs()]
+
+    def _layer_inputs(self) -> list[str]:
+        """What a build-deps layer holds besides its packages: the extra repositories and the host architecture."""
+        return [*self.sources.declaration(),
+                f"host architecture {self.options.host_arch or self.services.config.architecture}"]
 
     def _add_build_sources(self, root_fs: RootFs) -> None:
         """The build's extra repositories and keys, and a cross build's architecture, in its throw-away layer."""
         if self.options.host_arch:
             self.services.checked_run(["dpkg", "--add-architecture", self.options.host_arch], "cross-architecture",
                                       root_fs=root_fs)
-            update = apt.update_command()
-            update.insert(update.index("update"), "--error-on=any")
-            self.services.apt_run(update, f"apt-update-{self.options.host_arch}", root_fs=root_fs)
+            self.services.apt_run(apt.update_command(strict=True), f"apt-update-{self.options.host_arch}",
+                                  root_fs=root_fs)
         if not self.sources:
             return
         mounts = with_run_dir(*(Bind(str(key), f"{build_sources.KEY_MOUNT}/{name}")
                                 for key, name in zip(self.sources.keys, self.sources.key_names(), strict=True)))
         self.services.checked_run(self.sources.install_command(), "extra-repositories", root_fs=root_fs,
-                                  mounts=mounts)
+                                  mounts=mounts, env=self.sources.environment())
         for argv in self.sources.update_commands():
             self.services.apt_run(argv, "apt-update-extra-repositories", root_fs=root_fs)
 
@@ -409,20 +418,17 @@ class PackageBuilder:
                    BUILD_TOP, context.build_dir, *build_commands.unpack_command(context.source)]
         self.services.checked_run(wrapper, "unpack", root_fs=context.root_fs, unpriv=True,
                                   mounts=self._source_mounts(context.source))
+
+    def _add_binary_only_entry(self, context: BuildContext) -> None:
+        """A binNMU's or version suffix's changelog entry on top of the unpacked source, as sbuild writes it."""
         options, config = self.options, self.services.config
-        if build_commands.changes_binary_version(options):
-            entry = build_commands.binary_only_entry(context.source, options, options.host_arch or config.architecture,
-                                                     config.suite,
-                                                     time.time())
-            self.services.checked_run(build_commands.prepend_changelog_command(context.build_dir, entry),
-                                      "binary-only-entry", root_fs=context.root_fs, unpriv=True)
-            self.services.logs.write_root_log(f"deb-mock: binary-only changelog entry:\n{entry}")
-        self.services.result.extra.setdefault("versions", []).append({
-            "source": context.source.name, "source_version": context.source.version,
-            "binary_version": build_commands.binary_version(context.source.version, options),
-            "binary_only": build_commands.changes_binary_version(options),
-            "host_architecture": options.host_arch or config.architecture,
-            "extra_repositories": [*self.sources.one_line, *self.sources.deb822]})
+        if not build_commands.changes_binary_version(options):
+            return
+        entry = build_commands.binary_only_entry(context.source, options, options.host_arch or config.architecture,
+                                                 config.suite, time.time())
+        self.services.checked_run(build_commands.prepend_changelog_command(context.build_dir, entry),
+                                  "binary-only-entry", root_fs=context.root_fs, unpriv=True)
+        self.services.logs.write_root_log(f"deb-mock: binary-only changelog entry:\n{entry}")
 
     def _environment(self, context: BuildContext | None) -> dict[str, str]:
         """dpkg-buildpackage's environment; with a ``context``, plugins add to it."""

@@ -98,8 +98,8 @@ def autopkgtest_status(returncode: int) -> str:
     return "error"
 
 
-def leftovers(before: Iterable[str], after: Iterable[str]) -> list[str]:
-    """Paths present after the purge that were not there before (apt and dpkg's own files aside)."""
-    known = set(before)
-    return sorted(path for path in set(after) - known
+def leftovers(new_paths: Iterable[str]) -> list[str]:
+    """Of the paths that appeared between the first file list and the one after the purge (``comm -13`` in
+    the root), those that count as left behind: apt and dpkg's own files and volatile places aside."""
+    return sorted(path for path in set(new_paths)
                   if not any(path == prefix or path.startswith(prefix + "/") for prefix in IGNORED_PREFIXES))

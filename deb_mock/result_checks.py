@@ -74,6 +74,11 @@ def binary_debs(artifacts: list[Artifact]) -> list[Path]:
     return [Path(a.path) for a in artifacts if a.path.endswith(".deb") and "-dbgsym_" not in a.path]
 
 
+def package_name(deb: Path) -> str:
+    """The binary package a ``NAME_VERSION_ARCH.deb`` file holds."""
+    return deb.name.split("_", 1)[0]
+
+
 def run_checks(services: RootServices, source: SourcePackage, artifacts: list[Artifact], resultdir: Path,
                options: CheckOptions) -> None:
     """Run the chosen checks on a successful build's results; exit 12 for a failure the options make fatal."""
@@ -137,7 +142,7 @@ class Autopkgtest:
             if control is None:
                 return {**report, "status": "neutral", "exit_code": 8, "tests": [],
                         "reason": "the source has no debian/tests/control"}
-            names = [deb.name.split("_", 1)[0] for deb in self.debs]
+            names = [package_name(deb) for deb in self.debs]
             plan = check_reports.plan_tests(control, names, self.source.build_relations)
             try:
                 self._install(root_fs, plan)
@@ -170,7 +175,7 @@ class Autopkgtest:
         services = self.services
         local = [f"{RESULTS_MOUNT}/{deb.name}" for deb in self.debs]
         services.apt_run(apt.install_command(local), "autopkgtest-apt-results", root_fs=root_fs, mounts=self.mounts)
-        built = {deb.name.split("_", 1)[0] for deb in self.debs}
+        built = {package_name(deb) for deb in self.debs}
         others = [dep for dep in plan.dependencies if dep not in built]
         if others:
             services.apt_run(apt.satisfy_command(others), "autopkgtest-apt-deps", root_fs=root_fs)
@@ -198,7 +203,7 @@ def piuparts(services: RootServices, debs: list[Path], resultdir: Path) -> dict[
     """Install, remove and purge the built packages in a throw-away layer; report failures and leftovers."""
     log = resultdir / "piuparts.log"
     log.write_text("", encoding="utf-8")
-    names = " ".join(deb.name.split("_", 1)[0] for deb in debs)
+    names = " ".join(package_name(deb) for deb in debs)
     mounts = with_run_dir(*(Bind(str(deb), f"{RESULTS_MOUNT}/{deb.name}") for deb in debs))
     options = apt.with_options(["apt-get", *apt.base_options()], list(services.config.apt_options))[1:]
     root_fs = services.new_scratch("piuparts")
@@ -212,7 +217,7 @@ def piuparts(services: RootServices, debs: list[Path], resultdir: Path) -> dict[
         services.discard_scratch("piuparts")
     lines = sink.tail
     steps = {line.split()[2]: line.split()[3] for line in lines if line.startswith(_STEP_MARK)}
-    left = check_reports.leftovers([], lines[lines.index(_LEFTOVER_MARK) + 1:]) if _LEFTOVER_MARK in lines else []
+    left = check_reports.leftovers(lines[lines.index(_LEFTOVER_MARK) + 1:]) if _LEFTOVER_MARK in lines else []
     failed = [step for step in ("install", "remove", "purge") if steps.get(step) != "ok"]
     reason = ""
     if returncode != 0 or failed:

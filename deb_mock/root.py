@@ -40,7 +40,7 @@ from deb_mock.result import Artifact, RunResult
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, with_run_dir
 from deb_mock.services import Purpose, RootIdentity, RootServices
 from deb_mock.source import SourcePackage
-from deb_mock.stage_commands import check_hookdir
+from deb_mock.stage_commands import chosen_hookdir
 from deb_mock.stage_runner import run_hook_scripts
 
 
@@ -251,8 +251,9 @@ class Root:
         sources = self._sources(items)
         self.services.require_initialized()
         self.services.refresh_lists_if_stale()
+        builder = PackageBuilder(self.services, BuildOptions())
         for source in sources:
-            PackageBuilder(self.services, BuildOptions()).install_build_deps_in_root(source)
+            builder.install_build_deps_in_root(source)
         self.services.write_installed_packages()
 
     def _sources(self, items: Sequence[str]) -> list[SourcePackage]:
@@ -332,8 +333,7 @@ class Root:
         return returncode
 
     def _hookdir(self) -> Path | None:
-        hookdir = self.options.hookdir or (Path(self.config.hooks.hookdir) if self.config.hooks.hookdir else None)
-        return check_hookdir(hookdir) if hookdir is not None else None
+        return chosen_hookdir(self.options.hookdir, self.config.hooks.hookdir)
 
     def _session_root(self) -> tuple[OverlayRoot | None, str]:
         """The root of --chroot/--shell (the kept failed build with --failed-build) and its directory."""

@@ -114,6 +114,12 @@ def check_hookdir(hookdir: Path) -> Path:
     return hookdir.resolve()
 
 
+def chosen_hookdir(given: Path | None, configured: str | None) -> Path | None:
+    """--hookdir, else the config's hooks.hookdir, checked; None when neither is set."""
+    hookdir = given or (Path(configured) if configured else None)
+    return check_hookdir(hookdir) if hookdir is not None else None
+
+
 def hook_scripts(hookdir: Path | None, letter: str) -> list[Path]:
     """pbuilder's scripts for ``letter``: ``X<digit><digit>...``, executable, not ``~`` or ``.bak``, by name."""
     if hookdir is None:

@@ -34,6 +34,12 @@ _SUCCESS_ONLY = "BI"
 _NO_SHELL = "echo 'deb-mock: no terminal, so no interactive shell (%SBUILD_SHELL)' >&2"
 
 
+def _expand(command: str, values: dict[str, str]) -> tuple[str, bool]:
+    """The command with its escapes replaced, and whether it starts an interactive shell (only with a terminal)."""
+    shell = stage_commands.uses_shell(command) and sys.stdin.isatty()
+    return stage_commands.expand(command, values if shell else {**values, "SBUILD_SHELL": _NO_SHELL}), shell
+
+
 class StageRunner:
     """The stage commands of one build: the config's first, then the command line's, then hook scripts."""
 
@@ -48,9 +54,10 @@ class StageRunner:
             stage_commands.check_command(command)
         cli = stage_commands.ordered(options.stage_commands)
         self.commands = {stage: [*hooks.commands(stage), *cli.get(stage, [])] for stage in stage_commands.STAGE_NAMES}
-        hookdir = options.hookdir or (Path(hooks.hookdir) if hooks.hookdir else None)
-        self.hookdir = stage_commands.check_hookdir(hookdir) if hookdir is not None else None
+        self.hookdir = stage_commands.chosen_hookdir(options.hookdir, hooks.hookdir)
         self.network = bool(options.enable_network)
+        #: the architecture built for (a cross build's --host)
+        self.host_arch = options.host_arch or services.config.architecture
 
     @property
     def touches_setup(self) -> bool:
@@ -60,8 +67,8 @@ class StageRunner:
 
     def escapes(self, build_dir: str, changes: str | None, inside: bool) -> dict[str, str]:
         """The values of sbuild's escapes at this point (inside the root, or on the host)."""
-        arch = self.services.config.architecture
-        values = {"SBUILD_HOST_ARCH": arch, "SBUILD_BUILD_ARCH": arch, "SBUILD_BUILD_DIR": BUILD_TOP,
+        values = {"SBUILD_HOST_ARCH": self.host_arch, "SBUILD_BUILD_ARCH": self.services.config.architecture,
+                  "SBUILD_BUILD_DIR": BUILD_TOP,
                   "SBUILD_PKGBUILD_DIR": build_dir, "SBUILD_SHELL": "/bin/bash -i",
                   "SBUILD_DSC": f"{SOURCE_MOUNT}/{self.source.dsc.name}" if inside else str(self.source.dsc)}
         if changes is not None:
@@ -72,7 +79,7 @@ class StageRunner:
         """pbuilder's hook variables (every stage command gets them too)."""
         config = self.services.config
         return {"BUILDDIR": BUILD_TOP, "PKGBUILDDIR": build_dir, "DISTRIBUTION": config.suite,
-                "BUILD_ARCH": config.architecture, "HOST_ARCH": config.architecture,
+                "BUILD_ARCH": config.architecture, "HOST_ARCH": self.host_arch,
                 "PBUILDER_OPERATION": operation, "DEB_MOCK_STAGE": operation}
 
     def in_root(self, stage: str, root_fs: RootFs, build_dir: str, *, success: bool = True,
@@ -97,8 +104,7 @@ class StageRunner:
         network = services.network_for(Purpose.APT) if stage in _SETUP_STAGES else (
             self.network and not services.config.offline)
         for command in self.commands[stage]:
-            shell = stage_commands.uses_shell(command) and sys.stdin.isatty()
-            text = stage_commands.expand(command, values if shell else {**values, "SBUILD_SHELL": _NO_SHELL})
+            text, shell = _expand(command, values)
             self._in_root_one(stage, command, ["/bin/sh", "-c", text], root_fs, build_dir, env, mounts,
                               network, shell, failing)
         for script in scripts:
@@ -126,8 +132,7 @@ class StageRunner:
         values = self.escapes(build_dir, str(changes) if changes else None, inside=False)
         env = {**os.environ, **self.environment(build_dir, stage), **values}
         for command in self.commands[stage]:
-            shell = stage_commands.uses_shell(command) and sys.stdin.isatty()
-            text = stage_commands.expand(command, values if shell else {**values, "SBUILD_SHELL": _NO_SHELL})
+            text, shell = _expand(command, values)
             started = time.monotonic()
             with self.build_log.open("a", encoding="utf-8") as log:
                 log.write(f"deb-mock: {stage}: {command}\n")

@@ -58,6 +58,8 @@ def test_extra_repositories_are_sorted_by_format_and_checked(tmp_path: Path) -> 
                                                           "deb-mock-build.list", "Dir::Etc::SourceList=/etc/apt/"
                                                           "sources.list.d/deb-mock-build.sources"]
     assert all("--error-on=any" in c for c in sources.update_commands())
+    assert "127.0.0.1" not in " ".join(sources.install_command())  # sources may hold credentials: never argv
+    assert sources.environment()["DEB_MOCK_ONE_LINE"] == "deb [trusted=yes] http://127.0.0.1:8000/ ./"
     other = BuildSources.parse(["deb http://127.0.0.1:8000/ ./"], [key], "--extra-repository")
     assert sources.declaration() != other.declaration()
     with pytest.raises(UsageError, match="not an apt source line"):
