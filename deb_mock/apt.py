@@ -78,6 +78,27 @@ def planned_installs(lines: Sequence[str]) -> list[str]:
     return sorted(planned)
 
 
+def planned_changes(lines: Sequence[str]) -> list[str]:
+    """What a simulated upgrade would do, one line per package, sorted.
+
+    ``name OLD -> NEW`` for an upgrade ("Inst name [old] (new ...)"),
+    ``name (new) NEW`` for a package it adds, ``name removed`` for one it
+    removes ("Remv"): the record a build log shows and a content id is made from.
+    """
+    changes = set()
+    for line in lines:
+        words = line.split()
+        if len(words) < 2:
+            continue
+        if words[0] == "Inst":
+            new = next((w.lstrip("(") for w in words[2:] if w.startswith("(")), "")
+            old = words[2][1:-1] if len(words) > 2 and words[2].startswith("[") else ""
+            changes.add(f"{words[1]} {old} -> {new}" if old else f"{words[1]} (new) {new}")
+        elif words[0] == "Remv":
+            changes.add(f"{words[1]} removed")
+    return sorted(changes)
+
+
 def installed_packages_command() -> list[str]:
     """List installed packages for installed-pkgs.log."""
     return ["dpkg-query", "--show", "--showformat=${binary:Package} ${Version}\\n"]
@@ -107,5 +128,7 @@ def with_options(argv: Sequence[str], options: Sequence[str]) -> list[str]:
 
 def describe(argv: Sequence[str]) -> str:
     """The words of an apt command a user recognises (``apt-get install hello``), without its options."""
+    if len(argv) > 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c":
+        return argv[3]  # a script: its $0 names it
     start = list(argv).index("apt-get") if "apt-get" in argv else 0
     return " ".join(a for a in argv[start:] if not a.startswith("-") and "::" not in a)

@@ -88,6 +88,11 @@ class BuildOptions:
     host_arch: str | None = None
     #: let apt choose among a build dependency's alternatives (apt-get build-dep) instead of the first one
     resolve_alternatives: bool | None = None
+    #: who installs the build dependencies: "apt" (apt-get satisfy) or "aptitude" (its resolver, in the build's
+    #: layer); None: the config's build_dep_resolver
+    build_dep_resolver: str | None = None
+    #: dist-upgrade the base first when its lists hold newer packages (sbuild's apt_distupgrade); None: the config's
+    apt_distupgrade: bool | None = None
     #: apt sources (one-line or deb822) and key files for this build only (--extra-repository[-key])
     extra_repositories: tuple[str, ...] = ()
     extra_repository_keys: tuple[Path, ...] = ()
@@ -262,21 +267,27 @@ def first_alternatives(relations: str) -> str:
     return str(PkgRelation.str(kept))
 
 
+def selected_relations(source: SourcePackage, options: BuildOptions) -> tuple[list[str], list[str]]:
+    """The build's Build-Depends fields (first alternatives unless ``resolve_alternatives``) and Build-Conflicts."""
+    relations = dict(source.build_relations)
+    depends = [relations[f] for f in _relation_fields(options, "Depends") if relations.get(f, "").strip()]
+    conflicts = [relations[f] for f in _relation_fields(options, "Conflicts") if relations.get(f, "").strip()]
+    wanted = [first_alternatives(text) if not options.resolve_alternatives else text for text in depends]
+    return [w for w in wanted if w], conflicts
+
+
 def satisfy_build_deps_command(source: SourcePackage, options: BuildOptions) -> list[str]:
     """apt-get satisfy of the build relations, first alternatives only (``--resolve-alternatives`` keeps all).
 
     With every alternative kept this is what ``apt-get build-dep`` installs;
     satisfy also takes a cross build's core dependencies, virtual ones included.
     """
-    relations = dict(source.build_relations)
-    depends = [relations[f] for f in _relation_fields(options, "Depends") if relations.get(f, "").strip()]
-    conflicts = [relations[f] for f in _relation_fields(options, "Conflicts") if relations.get(f, "").strip()]
+    wanted, conflicts = selected_relations(source, options)
     argv = _apt_build_dep_base(options, "satisfy")
     if options.all_profiles:
         argv += ["-P", ",".join(options.all_profiles)]
-    wanted = [first_alternatives(text) if not options.resolve_alternatives else text for text in depends]
     # as apt-get build-dep: build-essential for the architecture the build runs on (and a cross build's core)
-    argv += ["--", ", ".join(["build-essential:native", *cross_packages(options), *(w for w in wanted if w)])]
+    argv += ["--", ", ".join(["build-essential:native", *cross_packages(options), *wanted])]
     argv += [f"Conflicts: {text}" for text in conflicts]
     return argv
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deb_mock import apt, build_commands, build_sources, result_checks, signing
+from deb_mock import apt, aptitude_resolver, base_upgrade, build_commands, build_sources, result_checks, signing
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
@@ -62,8 +62,16 @@ class PackageBuilder:
     def __init__(self, services: RootServices, options: BuildOptions,
                  postinstall: Callable[[Sequence[str]], None] | None = None) -> None:
         config = services.config
-        if options.resolve_alternatives is None:
-            options = dataclasses.replace(options, resolve_alternatives=config.resolve_alternatives)
+        if options.build_dep_resolver is None:
+            options = dataclasses.replace(options, build_dep_resolver=config.build_dep_resolver)
+        if options.resolve_alternatives is None:  # aptitude's point is to search them (as in sbuild)
+            options = dataclasses.replace(options, resolve_alternatives=config.resolve_alternatives
+                                          or options.build_dep_resolver == "aptitude")
+        if options.apt_distupgrade is None:
+            options = dataclasses.replace(options, apt_distupgrade=config.apt_distupgrade)
+        if options.build_dep_resolver == "aptitude" and options.host_arch:
+            raise UsageError(f"--host {options.host_arch}: a cross build's dependencies are resolved by apt; "
+                             "drop --build-dep-resolver aptitude")
         options = build_commands.cross_options(options)
         self.services = services
         self.options = options
@@ -122,6 +130,9 @@ class PackageBuilder:
         stages.on_host("pre-build-commands", build_dir, None)
         services.store.remove_leftovers()
         services.store.drop_failed_build()
+        if not self.options.no_clean:  # a clean build runs over the base: make it current first
+            upgraded = base_upgrade.keep_base_current(services, allowed=bool(self.options.apt_distupgrade))
+            services.result.extra.setdefault("base_upgraded", []).extend(upgraded)
         root_fs = services.store.overlay() if self.options.no_clean else services.new_scratch(BUILD_SCRATCH)
         context = BuildContext(source, self.options, root_fs, build_dir, resultdir)
         self._record_versions(source)
@@ -305,7 +316,9 @@ class PackageBuilder:
         from_plugins = [p for ps in services.hook.debmock_build_packages(root=services) for p in ps]
         packages = [*build_commands.CORE_BUILD_PACKAGES, *from_plugins, *self.options.additional_packages]
         apt.check_package_names(packages)
-        build_dep = build_commands.satisfy_build_deps_command(context.source, self.options)
+        build_dep = self._build_dep_command(context.source)
+        if self.options.build_dep_resolver == "aptitude":
+            packages += aptitude_resolver.PACKAGES
         source_mounts = self._source_mounts(context.source)
         if cache is None:
             self._add_build_sources(root_fs)
@@ -319,11 +332,7 @@ class PackageBuilder:
         key = ""
         if context.deps_lease is None:
             self._add_build_sources(root_fs)
-            # what apt would install (names, versions) is the layer's key
-            planned = services.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
-            planned += services.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
-                                        mounts=source_mounts)
-            key = cache.key(base_id, [*apt.planned_installs(planned), *self._layer_inputs()], debs)
+            key = self._planned_key(cache, base_id, packages, build_dep, root_fs, source_mounts, debs) or declared
             context.deps_lease = cache.acquire(key)
             if context.deps_lease is not None:
                 cache.alias(declared, key)
@@ -336,6 +345,25 @@ class PackageBuilder:
         self._install_packages(root_fs, packages, build_dep, source_mounts)
         self._save_build_deps_layer(context, cache, key, declared)
 
+    def _build_dep_command(self, source: SourcePackage) -> list[str]:
+        """apt-get satisfy of the build relations, or the aptitude resolver's script."""
+        if self.options.build_dep_resolver != "aptitude":
+            return build_commands.satisfy_build_deps_command(source, self.options)
+        depends, conflicts = build_commands.selected_relations(source, self.options)
+        return aptitude_resolver.build_deps_command(depends, conflicts, self.services.config.architecture,
+                                                    self.options.all_profiles)
+
+    def _planned_key(self, cache: BuildDepsCache, base_id: str, packages: Sequence[str], build_dep: list[str],
+                     root_fs: RootFs, source_mounts: list[Mount], debs: list[Path]) -> str | None:
+        """The layer's key from what apt would install (names, versions); None when aptitude resolves."""
+        if self.options.build_dep_resolver == "aptitude":
+            return None  # aptitude's choice cannot be simulated cheaply: the declaration is the key
+        services = self.services
+        planned = services.apt_run(apt.simulate(apt.install_command(packages)), "apt-plan", root_fs=root_fs)
+        planned += services.apt_run(apt.simulate(build_dep), "apt-plan-build-dep", root_fs=root_fs,
+                                    mounts=source_mounts)
+        return cache.key(base_id, [*apt.planned_installs(planned), *self._layer_inputs()], debs)
+
     def _declaration(self, context: BuildContext, packages: Sequence[str]) -> list[str]:
         """What the build asks for: with the same lists, it always resolves to the same installed set."""
         services = self.services
@@ -343,7 +371,8 @@ class PackageBuilder:
                 *(f"{f}: {v}" for f, v in context.source.build_relations),
                 f"build {build_commands.build_targets(self.options)} profiles {self.options.all_profiles}",
                 f"packages {list(packages)}", f"apt options {services.config.apt_options}",
-                f"resolver {'apt' if self.options.resolve_alternatives else 'first alternatives'}",
+                f"resolver {self.options.build_dep_resolver} "
+                f"{'all alternatives' if self.options.resolve_alternatives else 'first alternatives'}",
                 *self._layer_inputs()]
 
     def _layer_inputs(self) -> list[str]:

@@ -170,6 +170,14 @@ def _add_archive_options(builds: argparse._ArgumentGroup) -> None:
                          help="let apt choose among a build dependency's alternatives (default: the first, as buildds)")
     resolve.add_argument("--no-resolve-alternatives", dest="resolve_alternatives", action="store_false", default=None,
                          help="only the first alternative of each build dependency")
+    bopt("--build-dep-resolver", choices=("apt", "aptitude"), default=None,
+         help="who installs the build dependencies: apt (default) or aptitude's resolver (config build_dep_resolver)")
+    upgrade = builds.add_mutually_exclusive_group()
+    upgrade.add_argument("--apt-distupgrade", action="store_true", default=None,
+                         help="dist-upgrade the base before a clean build when its lists hold newer packages "
+                              "(the default, config apt_distupgrade)")
+    upgrade.add_argument("--no-apt-distupgrade", "--no-apt-upgrade", dest="apt_distupgrade", action="store_false",
+                         default=None, help="build on the base as it is, without upgrading it")
     bopt("--host", dest="host_arch", metavar="ARCH",
          help="cross-build for ARCH on the root's architecture (crossbuild-essential, profiles cross,nocheck)")
     bopt("--extra-repository", action="append", default=[], metavar="LINE",
@@ -466,6 +474,7 @@ def build_options_from(args: argparse.Namespace) -> BuildOptions:
                         dpkg_source_opts=_split_options("--dpkg-source-opts", args.dpkg_source_opts) or (),
                         extra_repositories=tuple(args.extra_repository),
                         resolve_alternatives=args.resolve_alternatives, keyid=args.keyid,
+                        apt_distupgrade=args.apt_distupgrade, build_dep_resolver=args.build_dep_resolver,
                         host_arch=_host_arch(args.host_arch),
                         extra_repository_keys=tuple(args.extra_repository_key),
                         **_version_options(args, arch))

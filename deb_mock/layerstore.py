@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,21 @@ class LayerStore:
         state = self.state()
         state["upper"] = {**state.get("upper", {}), "apt_updated": time.time()}
         self.write_state(state)
+
+    def package_state_above_base(self) -> list[str]:
+        """The layers above the base (snapshots, the upper) that hold their own dpkg database.
+
+        Upgrading the base under such a layer would leave its copy of dpkg's
+        status naming versions whose files are gone. Paths are looked at with
+        lstat, component by component: a link in a layer is never followed
+        (it counts as holding state, to be safe).
+        """
+        holders = []
+        for name in (*self.state().get("layers", []), "upper"):
+            top = self.paths.upper if name == "upper" else self.paths.layers / name
+            if _holds(top, ("var", "lib", "dpkg", "status")):
+                holders.append(name)
+        return holders
 
     def is_initialized(self) -> bool:
         """True once a base was completely created and recorded."""
@@ -396,3 +412,17 @@ def remove_tree(path: Path) -> None:
 
             subprocess.run([chattr, "-R", "-i", str(path)], check=False, capture_output=True)
         shutil.rmtree(path)
+
+
+def _holds(top: Path, parts: tuple[str, ...]) -> bool:
+    """Whether ``top/parts...`` exists, without following any link on the way (a link counts as present)."""
+    path = top
+    for index, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return False
+        if index < len(parts) - 1 and not stat.S_ISDIR(mode):
+            return True
+    return True

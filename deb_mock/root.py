@@ -207,6 +207,8 @@ class Root:
             raise
         self.services.write_installed_packages()
         self.hook.debmock_root_initialized(root=self.services, restored=content_id is not None)
+        # the base's packages were installed from these very lists: nothing in them is newer
+        self.store.update_base_info(upgrade_checked=self.store.lists_stamp())
         return True
 
     def _initialize(self) -> None:

@@ -116,6 +116,12 @@ class Config:
     #: let apt choose among the alternatives of a build dependency (true), or take the first one as Debian's
     #: buildds do for unstable (false, the default)
     resolve_alternatives: bool = False
+    #: who installs a build's dependencies: apt (apt-get satisfy) or aptitude (its resolver searches every
+    #: alternative and version; installed in the build's throw-away layer), as sbuild's build_dep_resolver
+    build_dep_resolver: Literal["apt", "aptitude"] = "apt"
+    #: before a clean build, dist-upgrade the base once per fresh set of package lists when they hold newer
+    #: packages (sbuild's apt_distupgrade; --no-apt-distupgrade turns it off for one build)
+    apt_distupgrade: bool = True
     #: apt sources for builds only (one-line or deb822), in the build's throw-away layer, never the base
     build_sources: tuple[str, ...] = ()
     #: key files apt trusts for build_sources (armoured .asc or binary .gpg)

@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import json
 import subprocess
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,32 +25,51 @@ pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
 R = ("-r", "trixie-amd64")
 
 
+class LocalRepository:
+    """A flat apt repository in a directory, served on 127.0.0.1 by a small HTTP server."""
+
+    def __init__(self, top: Path) -> None:
+        self.top = top
+        self.directory = top / "repo"
+        self.directory.mkdir(parents=True)
+        (self.directory / "Packages").write_text("")
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(self.directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.line = f"deb [trusted=yes] http://127.0.0.1:{self.server.server_address[1]}/ ./"
+
+    def add(self, name: str, version: str, description: str, extra: str = "") -> None:
+        """Build an empty ``name`` at ``version`` into the repository and index it anew."""
+        tree = self.top / f"{name}-{version.replace(':', '_')}"
+        (tree / "DEBIAN").mkdir(parents=True)
+        (tree / "DEBIAN/control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+                                             f"Maintainer: deb-mock tests <tests@deb-mock.invalid>\n{extra}"
+                                             f"Description: {description}\n")
+        deb = self.directory / f"{name}_{version.split(':')[-1]}_all.deb"
+        subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)], check=True,
+                       capture_output=True)
+        packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=self.directory, check=True,
+                                  capture_output=True).stdout
+        (self.directory / "Packages").write_bytes(packages)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
 @pytest.fixture
-def local_repository(tmp_path: Path) -> Iterator[str]:
-    """A flat repository with dm-extra-dep 7.0 (which the archive lacks) on 127.0.0.1; yields its apt line."""
-    repo = tmp_path / "repo"
-    tree = tmp_path / "dm-extra-dep"
-    (tree / "DEBIAN").mkdir(parents=True)
-    (tree / "DEBIAN/control").write_text(textwrap.dedent("""\
-        Package: dm-extra-dep
-        Version: 7.0
-        Architecture: all
-        Maintainer: deb-mock tests <tests@deb-mock.invalid>
-        Description: a build dependency only the extra repository has
-        """))
-    repo.mkdir()
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(repo / "dm-extra-dep_7.0_all.deb")],
-                   check=True, capture_output=True)
-    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo, check=True,
-                              capture_output=True).stdout
-    (repo / "Packages").write_bytes(packages)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"deb [trusted=yes] http://127.0.0.1:{server.server_address[1]}/ ./"
-    server.shutdown()
-    thread.join(timeout=5)
+def repository(tmp_path: Path) -> Iterator[LocalRepository]:
+    served = LocalRepository(tmp_path / "local-repository")
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def local_repository(repository: LocalRepository) -> str:
+    """A repository with dm-extra-dep 7.0 (which the archive lacks); its apt line."""
+    repository.add("dm-extra-dep", "7.0", "a build dependency only the extra repository has")
+    return repository.line
 
 
 def _base_and_cache(dm: DebMock) -> tuple[str, list[tuple[str, float]]]:
@@ -89,6 +107,69 @@ def test_the_first_alternative_is_what_buildds_install(dm: DebMock, trixie: dict
     assert first["exit_code"] == 30 and "no-such-package" in str(first["error"]), first
     chosen = dm.json(*R, "--resultdir", str(tmp_path / "chosen"), "--rebuild", str(dsc), "--resolve-alternatives")
     assert chosen["exit_code"] == 0, chosen
+
+
+def test_aptitude_resolves_alternatives_and_explains_what_it_cannot(dm: DebMock, trixie: dict[str, object],
+                                                                     tmp_path: Path) -> None:
+    """--build-dep-resolver aptitude: aptitude in the build's layer searches the alternatives (as in sbuild)."""
+    dsc = make_source(tmp_path, "dm-aptitude", build_depends="no-such-package | make, libc6-dev [amd64] <!nocheck>")
+    built = dm.json(*R, "--resultdir", str(tmp_path / "built"), "--rebuild", str(dsc),
+                    "--build-dep-resolver", "aptitude")
+    assert built["exit_code"] == 0, built
+    installed = (tmp_path / "built/installed-pkgs.log").read_text()
+    for package in ("aptitude ", "deb-mock-build-deps ", "make ", "libc6-dev "):
+        assert f"\n{package}" in installed, (package, installed)
+    assert "deb-mock-build-deps" not in (dm.root_dir("trixie-amd64") / "base/var/lib/dpkg/status").read_text()
+    impossible = make_source(tmp_path, "dm-aptitude-no", build_depends="no-such-package (>= 2)")
+    failed = dm.json(*R, "--resultdir", str(tmp_path / "failed"), "--rebuild", str(impossible),
+                     "--build-dep-resolver", "aptitude")
+    assert failed["exit_code"] == 30, failed
+    assert "no-such-package" in str(failed["error"]) and "aptitude install" in str(failed["error"]), failed
+    cross = dm.json(*R, "--rebuild", str(impossible), "--build-dep-resolver", "aptitude", "--host", "arm64")
+    assert cross["exit_code"] == 5 and "--build-dep-resolver aptitude" in str(cross["error"]), cross
+
+
+def test_the_base_is_upgraded_when_the_archive_has_newer_packages(dm: DebMock, tmp_path: Path,
+                                                                  repository: LocalRepository) -> None:
+    """A package of the base gets a newer version in a repository of the root: the next clean build upgrades
+    the base once (new content id), --no-apt-upgrade builds on it as it is, the root cache is not rewritten."""
+    config = tmp_path / "upgrading.yaml"
+    config.write_text(f"templates: [trixie-amd64]\nname: dm-upgrading\napt_lists_max_age: 0\n"
+                      f"extra_sources: ['{repository.line}']\n")
+    run = ("-r", str(config))
+    assert dm.json(*run, "--init")["exit_code"] == 0
+    top = dm.root_dir("dm-upgrading")
+
+    def state() -> dict[str, object]:
+        base = json.loads((top / "state.json").read_text())["base"]
+        assert isinstance(base, dict)
+        return base
+
+    def cache_files() -> list[tuple[str, float]]:
+        cache = dm.basedir.parent / "cache" / "dm-upgrading" / "root_cache"
+        return sorted((p.name, p.stat().st_mtime) for p in cache.iterdir())
+
+    first_id, cached = state()["content_id"], cache_files()
+    dsc = make_source(tmp_path, "dm-upgrade-probe")
+    same = dm.json(*run, "--resultdir", str(tmp_path / "same"), "--rebuild", str(dsc))
+    assert same["exit_code"] == 0 and same["base_upgraded"] == [] and state()["content_id"] == first_id, same
+    old = next(line for line in (tmp_path / "same/installed-pkgs.log").read_text().splitlines()
+               if line.startswith("libaudit-common "))
+    repository.add("libaudit-common", "99:1.0", "a newer libaudit-common than the archive's",
+                   extra="Multi-Arch: foreign\n")
+    kept = dm.json(*run, "--resultdir", str(tmp_path / "kept"), "--rebuild", str(dsc), "--no-apt-upgrade")
+    assert kept["exit_code"] == 0 and state()["content_id"] == first_id, kept
+    assert old in (tmp_path / "kept/installed-pkgs.log").read_text().splitlines()
+    upgraded = dm.json(*run, "--resultdir", str(tmp_path / "upgraded"), "--rebuild", str(dsc))
+    assert upgraded["exit_code"] == 0, upgraded
+    assert any(c.startswith("libaudit-common ") and c.endswith("-> 99:1.0")
+               for c in upgraded["base_upgraded"]), upgraded  # type: ignore[union-attr]
+    assert "libaudit-common 99:1.0" in (tmp_path / "upgraded/installed-pkgs.log").read_text().splitlines()
+    assert state()["content_id"] != first_id and state()["upgraded_from"] == first_id
+    assert "base upgraded" in (tmp_path / "upgraded/root.log").read_text()
+    assert cache_files() == cached  # the root cache still holds the base as bootstrapped
+    again = dm.json(*run, "--resultdir", str(tmp_path / "again"), "--rebuild", str(dsc))
+    assert again["exit_code"] == 0 and again["base_upgraded"] == [], again  # once: it is current now
 
 
 def test_results_are_signed_with_the_operators_key(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
