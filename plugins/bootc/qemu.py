@@ -25,11 +25,17 @@ from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = ("/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd")
 LOGIN_PROMPT = b" login: "
+#: what the guest kernel prints when it gives up: no login prompt will follow
+KERNEL_PANIC = b"Kernel panic - not syncing"
 PR_SET_PDEATHSIG = 1
 
 
 class BootTimeout(TimedOut):
     """The image did not reach a login prompt in time."""
+
+
+class GuestPanicked(TimedOut):
+    """The guest kernel panicked during a boot check: the login prompt will never come (exit 11 as well)."""
 
 
 class MissingTool(DebMockError):
@@ -119,9 +125,15 @@ def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> 
             seen = (seen + chunk)[-4096:]
             if LOGIN_PROMPT in seen:
                 return time.monotonic() - started
+            if KERNEL_PANIC in seen:
+                time.sleep(0.5)  # the panic's own lines follow at once
+                break
     finally:
         process.kill()
         process.wait()
     tail = seen.decode(errors="replace").strip().splitlines()[-5:]
+    if KERNEL_PANIC in seen:
+        panic = next(line for line in seen.decode(errors="replace").splitlines() if "Kernel panic" in line)
+        raise GuestPanicked(f"the guest kernel panicked after {time.monotonic() - started:.0f}s: {panic.strip()}")
     raise BootTimeout(f"no login prompt on the serial console within {timeout:.0f}s; last lines:\n"
                       + "\n".join(tail))
