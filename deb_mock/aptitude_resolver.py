@@ -58,11 +58,13 @@ reduce() {
 echo "deb-mock: the build dependencies as aptitude gets them:"; sed 's/^/  /' "$dir/pkg/DEBIAN/control"
 dpkg-deb --root-owner-group --build "$dir/pkg" "$dir/DUMMY.deb" >/dev/null
 (cd "$dir" && dpkg-scanpackages . > Packages 2>/dev/null)
-echo "deb [trusted=yes] file:$dir ./" > "$dir/sources.list"
-apt-get -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=- \
-  -o APT::Get::List-Cleanup=false update
+list=/etc/apt/sources.list.d/DUMMY.list
+echo "deb [trusted=yes] file:$dir ./" > "$list"
+apt-get -o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=false update
 status=0
 aptitude --assume-yes --without-recommends "$@" install DUMMY || status=$?
+# the dummy stays installed (it holds the build dependencies); its repository goes
+rm -f "$list" /var/lib/apt/lists/*deb-mock-resolver*; rm -rf "$dir"
 if [ "$(dpkg-query -W -f '${Status}' DUMMY 2>/dev/null)" != "install ok installed" ]; then
   echo "E: aptitude could not install the build dependencies (exit code $status)"
   exit 1

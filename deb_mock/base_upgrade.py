@@ -15,10 +15,12 @@ restored from the same root cache that upgrades to the same versions gets the
 same id and shares build-deps layers with the others; layers of the old id
 are no longer picked and expire as usual. The root cache is not rewritten.
 
-A base is never upgraded under a snapshot or an upper that holds its own
-dpkg database (packages installed into the root by hand): their copy of
-dpkg's status would name versions whose files are gone. Such a root gets a
-warning, and its builds use the base as it is.
+The root's own state over the base is kept in step: an upper that holds its
+own dpkg database (packages installed into the root by hand) would otherwise
+name versions whose files are gone, so the root's current state is
+dist-upgraded right after the base (its lists refreshed first: an upper may
+hold older ones). Snapshots are frozen: a warning says that after a
+``--rollback-to`` to one of them, ``--update`` brings the root in step.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import hashlib
 import time
 
 from deb_mock import apt
+from deb_mock.errors import DebMockError
 from deb_mock.services import RootServices
 
 
@@ -44,12 +47,6 @@ def keep_base_current(services: RootServices, *, allowed: bool) -> list[str]:
     stamp = store.lists_stamp()
     if store.base_info().get("upgrade_checked") == stamp:
         return []
-    holders = store.package_state_above_base()
-    if holders:
-        services.console.warn(f"the base is not upgraded: {', '.join(holders)} above it hold(s) its own package "
-                              "database (--clean or --rollback-to drop them, --scrub=chroot starts anew)")
-        store.update_base_info(upgrade_checked=stamp)
-        return []
     base_fs = services.base_as_root(services.paths.base)
     with services.logs.stage("base-upgrade"):
         plan = services.apt_run(apt.simulate(apt.upgrade_command()), "apt-plan-upgrade", root_fs=base_fs)
@@ -65,4 +62,23 @@ def keep_base_current(services: RootServices, *, allowed: bool) -> list[str]:
     store.update_base_info(upgrade_checked=stamp, content_id=new_id, upgraded=changes, upgraded_at=time.time(),
                            upgraded_from=old_id)
     services.logs.write_root_log("deb-mock: base upgraded (content id " + new_id + "):\n  " + "\n  ".join(changes))
+    _bring_state_in_step(services)
     return changes
+
+
+def _bring_state_in_step(services: RootServices) -> None:
+    """After the base changed: upgrade the root's current state if it has its own dpkg database; warn for snapshots."""
+    holders = services.store.package_state_above_base()
+    snapshots = [name for name in holders if name != "upper"]
+    if snapshots:
+        services.console.warn(f"snapshot(s) {', '.join(snapshots)} predate the base's upgrade: after --rollback-to "
+                              "one of them, --update brings the root in step")
+    if "upper" not in holders:
+        return
+    root_fs = services.store.overlay()
+    try:
+        services.apt_run(apt.update_command(), "apt-update-root", root_fs=root_fs)
+        services.apt_run(apt.upgrade_command(), "apt-dist-upgrade-root", root_fs=root_fs)
+    except DebMockError as exc:  # builds do not use the root's own state: they go on
+        services.console.warn(f"the root's own packages could not follow the base's upgrade ({exc.message}); "
+                              "--update tries again")

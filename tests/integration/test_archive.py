@@ -155,6 +155,7 @@ def test_the_base_is_upgraded_when_the_archive_has_newer_packages(dm: DebMock, t
     assert same["exit_code"] == 0 and same["base_upgraded"] == [] and state()["content_id"] == first_id, same
     old = next(line for line in (tmp_path / "same/installed-pkgs.log").read_text().splitlines()
                if line.startswith("libaudit-common "))
+    assert dm.json(*run, "--install", "tree")["exit_code"] == 0  # the root's own state: a dpkg database of its own
     repository.add("libaudit-common", "99:1.0", "a newer libaudit-common than the archive's",
                    extra="Multi-Arch: foreign\n")
     kept = dm.json(*run, "--resultdir", str(tmp_path / "kept"), "--rebuild", str(dsc), "--no-apt-upgrade")
@@ -168,6 +169,8 @@ def test_the_base_is_upgraded_when_the_archive_has_newer_packages(dm: DebMock, t
     assert state()["content_id"] != first_id and state()["upgraded_from"] == first_id
     assert "base upgraded" in (tmp_path / "upgraded/root.log").read_text()
     assert cache_files() == cached  # the root cache still holds the base as bootstrapped
+    own = dm.ok(*run, "--chroot", "dpkg-query -W libaudit-common tree").stdout.split()
+    assert own[:2] == ["libaudit-common", "99:1.0"] and own[2] == "tree", own  # the root's state followed
     again = dm.json(*run, "--resultdir", str(tmp_path / "again"), "--rebuild", str(dsc))
     assert again["exit_code"] == 0 and again["base_upgraded"] == [], again  # once: it is current now
 

@@ -214,7 +214,7 @@ def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
     argv = qemu.qemu_command(tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd", accel="tcg", memory="2048",
                              cpus=2, drives=[tmp_path / "u.img"])
     joined = " ".join(argv)
-    assert "-accel tcg,thread=multi" in joined and "-nic none" in joined and "-serial stdio" in joined
+    assert "-accel tcg,thread=single" in joined and "-nic none" in joined and "-serial stdio" in joined
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd" in joined
     assert f"if=virtio,format=raw,readonly=on,file={tmp_path / 'u.img'}" in joined
 

@@ -128,17 +128,25 @@ def test_the_same_changes_on_the_same_base_give_the_same_id(tmp_path: Path) -> N
     assert ids[0] == ids[1] != "A"
 
 
-@pytest.mark.parametrize("case", ["not allowed", "offline", "nothing newer", "state above"])
+def test_the_roots_own_packages_follow_the_base_and_snapshots_get_a_warning(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    (store.paths.upper / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (store.paths.upper / "var" / "lib" / "dpkg" / "status").write_text("")
+    store.snapshot("before")
+    (store.paths.upper / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (store.paths.upper / "var" / "lib" / "dpkg" / "status").write_text("")
+    services = _Services(store, plan=SIMULATED)
+    assert base_upgrade.keep_base_current(services, allowed=True)  # type: ignore[arg-type]
+    assert services.apt_runs == ["apt-plan-upgrade", "apt-dist-upgrade", "apt-update-root", "apt-dist-upgrade-root"]
+    assert "before" in services.warnings[0] and "--update" in services.warnings[0]
+
+
+@pytest.mark.parametrize("case", ["not allowed", "offline", "nothing newer"])
 def test_the_base_is_left_as_it_is(tmp_path: Path, case: str) -> None:
     store = _store(tmp_path)
     services = _Services(store, offline=case == "offline", plan=[] if case == "nothing newer" else SIMULATED)
-    if case == "state above":
-        (store.paths.upper / "var" / "lib" / "dpkg").mkdir(parents=True)
-        (store.paths.upper / "var" / "lib" / "dpkg" / "status").write_text("")
     assert base_upgrade.keep_base_current(services, allowed=case != "not allowed") == []  # type: ignore[arg-type]
     assert store.base_content_id() == "A"
     assert "apt-dist-upgrade" not in services.apt_runs
     if case == "offline":
         assert services.warnings and "offline" in services.warnings[0]
-    if case == "state above":
-        assert "upper" in services.warnings[0] and services.apt_runs == []
