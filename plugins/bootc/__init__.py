@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
-from deb_mock.errors import ResultDirError, UsageError
+from deb_mock.errors import ConfigError, ResultDirError, UsageError
 from deb_mock.layerstore import remove_tree
 from deb_mock.result import Artifact
 
@@ -30,7 +30,13 @@ from .settings import PLUGIN_NAME, Settings
 if TYPE_CHECKING:
     from deb_mock.services import RootServices
 
-MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False}
+    from . import lint
+
+MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False, "bootc_lint": True}
+
+
+class LintFailed(ConfigError):
+    """The image breaks bootc's conventions (exit 3, as a wrong configuration)."""
 
 
 @hookimpl
@@ -50,6 +56,10 @@ def debmock_addoption(parser: argparse.ArgumentParser) -> None:
     add("--bootc-image-size", metavar="SIZE", help="disk image size (8G; default: plugins.bootc.disk_size)")
     add("--bootc-run-timeout", metavar="SECONDS", type=float,
         help="boot check: succeed at the login prompt, fail (exit 11) after SECONDS")
+    add("--bootc-lint", metavar="DIR", nargs="?", const="",
+        help="check the root's image tree (or the tree DIR) as `bootc container lint` does; exit 3 on errors")
+    add("--bootc-lint-strict", action="store_true",
+        help="warnings of the lint fail the run too (exit 3), before every image, commit or container")
     add("--bootc-run-drive", metavar="FILE", type=Path, action="append", default=[],
         help="attach FILE as a read-only raw disk to --bootc-run (repeatable)")
 
@@ -75,7 +85,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     if mode not in MODES:
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster
-    from . import oci, qemu
+    from . import lint, oci, qemu
     from .pipeline import ContainerStage, Pipeline
 
     if mode == "bootc_run":
@@ -90,6 +100,14 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     if args.bootc_image_size:
         pipeline.settings = dataclasses.replace(pipeline.settings, disk_size=args.bootc_image_size)
     report: dict[str, object] = {"ref": pipeline.ref}
+    root.result.extra["bootc"] = report
+    if mode == "bootc_lint" and args.bootc_lint:
+        _lint_report(root, args, report, lint.lint_tree(_lint_dir(args.bootc_lint), pipeline.arch), show=True)
+        return 0
+    findings = [lint.Finding(**f) for f in pipeline.tree().lint]  # type: ignore[arg-type]
+    _lint_report(root, args, report, findings, show=mode == "bootc_lint")
+    if mode == "bootc_lint":
+        return 0
     if mode == "bootc_commit":
         repo = _writable_target(args.bootc_commit, "--bootc-commit", directory=True)
         if repo.exists() and any(repo.iterdir()) and not (repo / "config").is_file():
@@ -115,8 +133,31 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         artifact = Artifact.of(out)
         root.result.artifacts.append(artifact)
         _print(args, f"{out} {artifact.sha256}")
-    root.result.extra["bootc"] = report
     return 0
+
+
+def _lint_dir(text: str) -> Path:
+    path = Path(text).absolute()
+    if not path.is_dir():
+        raise UsageError(f"--bootc-lint {text}: not a directory")
+    return path
+
+
+def _lint_report(root: RootServices, args: argparse.Namespace, report: dict[str, object],
+                 findings: list[lint.Finding], *, show: bool) -> None:
+    """Findings into result.json and onto the terminal; exit 3 on errors, or on any finding with strict."""
+    report["lint"] = [dataclasses.asdict(f) for f in findings]
+    errors = [f for f in findings if f.severity == "error"]
+    if show:
+        for finding in findings:
+            _print(args, str(finding))
+    elif findings and not errors:
+        root.console.warn(f"bootc lint: {len(findings)} warning(s) ({', '.join(f.check for f in findings)}); "
+                          "--bootc-lint shows them")
+    if errors or (args.bootc_lint_strict and findings):
+        raise LintFailed(f"bootc lint: {len(errors)} error(s), {len(findings) - len(errors)} warning(s)"
+                         + (" (--bootc-lint-strict)" if not errors else "") + ":\n"
+                         + "\n".join(str(f) for f in findings))
 
 
 def _writable_target(path: Path, flag: str, *, directory: bool) -> Path:

@@ -26,8 +26,9 @@ EFI_BINARY = {"amd64": ("x86_64-efi", "BOOTX64.EFI"), "arm64": ("arm64-efi", "BO
 GRUB_MODULES = "part_gpt ext2 search_fs_uuid linux normal configfile syslinuxcfg echo serial terminal test"
 MIB = 1 << 20
 NAMESPACE = uuid.UUID("6b1f4c1e-3c55-4a0e-9d0a-3c0f6d2b8e11")
-#: the syslinux.cfg ostree keeps rewriting (PROMPT and TIMEOUT survive every rewrite)
-SYSLINUX_SEED = "PROMPT 0\nTIMEOUT 30\n"
+#: the syslinux.cfg ostree keeps rewriting (PROMPT and TIMEOUT survive every rewrite); 1 s to pick
+#: an older deployment on the console (GRUB counts TIMEOUT's tenths in whole seconds)
+SYSLINUX_SEED = "PROMPT 0\nTIMEOUT 10\n"
 _SIZE = re.compile(r"^(\d+)([KMGT]?)$", re.IGNORECASE)
 
 

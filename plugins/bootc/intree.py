@@ -194,3 +194,12 @@ class InTree:
     def walk(self) -> Iterator[tuple[str, list[str], list[str], int]]:
         """os.fwalk of the whole tree (links are never followed): (dirpath, dirs, files, dir_fd)."""
         yield from os.fwalk(".", dir_fd=self.fd)
+
+    def walk_below(self, top: str) -> Iterator[tuple[str, list[str], list[str], int]]:
+        """os.fwalk below ``top`` (links never followed), with paths relative to the tree."""
+        fd = self._open(top, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for dirpath, dirs, files, dir_fd in os.fwalk(".", dir_fd=fd):
+                yield os.path.normpath(f"{top}/{dirpath}"), dirs, files, dir_fd
+        finally:
+            os.close(fd)

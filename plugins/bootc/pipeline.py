@@ -24,7 +24,7 @@ from deb_mock.errors import RootError
 from deb_mock.layerstore import remove_tree
 from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
-from . import disk, oci, transforms
+from . import disk, lint, oci, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
 from .intree import InTree
 from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
-TREE_FORMAT = 4
-DISK_FORMAT = 1
+TREE_FORMAT = 5
+DISK_FORMAT = 2
 OCI_FORMAT = 1
 SALT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -49,6 +49,8 @@ class Tree:
     key: str
     kver: str
     epoch: int
+    #: what the lint found in it (lint.Finding as dicts)
+    lint: tuple[dict[str, str], ...] = ()
 
 
 class Pipeline:
@@ -167,7 +169,7 @@ class Pipeline:
         kver, epoch = str(image.info["kver"]), int(image.info["epoch"])
         done = self.cached("tree", key)
         if done is not None:
-            return Tree(done[0] / "root", key, kver, epoch)
+            return Tree(done[0] / "root", key, kver, epoch, tuple(done[1].get("lint", ())))  # type: ignore[arg-type]
         with self.root.logs.stage("bootc-tree"):
             self.root.console.info("bootc: materialising and transforming the image tree")
             top = StageDirs(self.top, "tree").fresh(key)
@@ -188,8 +190,9 @@ class Pipeline:
                 transforms.apply_all(tree, kver, epoch)
             except OSError as exc:
                 raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
-            StageDirs(self.top, "tree").finish(top, {"key": key, "kver": kver, "epoch": epoch})
-        return Tree(tree, key, kver, epoch)
+            findings = tuple(dataclasses.asdict(f) for f in lint.lint_tree(tree, self.arch))
+            StageDirs(self.top, "tree").finish(top, {"key": key, "kver": kver, "epoch": epoch, "lint": findings})
+        return Tree(tree, key, kver, epoch, findings)
 
     def _configure(self, tree: Path, image: InTree, epoch: int) -> None:
         """Hostname, root's password and the users, with the image's own shadow tools (in a chroot of the tree)."""

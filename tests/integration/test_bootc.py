@@ -196,6 +196,33 @@ def test_same_root_gives_the_same_commit_oci_and_disk(image: Image) -> None:
     assert again_raw["artifacts"][0]["sha256"] == image.results["raw"]["artifacts"][0]["sha256"]  # type: ignore[index]
 
 
+def test_the_image_tree_and_any_tree_are_linted_as_bootc_does(image: Image, tmp_path: Path) -> None:
+    """Every image is linted before it is written; --bootc-lint [DIR] prints the findings (exit 3 on errors)."""
+    written = image.bootc("qcow2")["lint"]
+    assert isinstance(written, list) and not [f for f in written if f["severity"] == "error"], written
+    own = image.json("--bootc-lint")
+    assert own["bootc"]["lint"] == written  # type: ignore[index]
+    tree = tmp_path / "tree"
+    for kver in ("6.12.1", "6.12.2"):
+        (tree / "usr/lib/modules" / kver).mkdir(parents=True)
+        (tree / "usr/lib/modules" / kver / "vmlinuz").write_bytes(b"")
+        (tree / "usr/lib/modules" / kver / "initramfs.img").write_bytes(b"")
+    (tree / "var/lib").mkdir(parents=True)
+    (tree / "var/lib/foo").write_text("state")
+    (tree / "boot").mkdir()
+    (tree / "boot/stray").write_text("")
+    two = image.dm.run(*image.args("--bootc-lint", str(tree)))
+    assert two.returncode == 3 and "Traceback" not in two.stderr, two.stderr
+    assert [line.split(":")[:2] for line in two.stdout.splitlines()] == [
+        ["error", " kernel"], ["warning", " boot"], ["warning", " var"]], two.stdout
+    (tree / "usr/lib/modules/6.12.2/vmlinuz").unlink()
+    (tree / "usr/lib/modules/6.12.2/initramfs.img").unlink()
+    (tree / "usr/lib/modules/6.12.2").rmdir()
+    assert image.dm.run(*image.args("--bootc-lint", str(tree))).returncode == 0  # two warnings
+    strict = image.dm.json(*image.args("--bootc-lint", str(tree), "--bootc-lint-strict"))
+    assert strict["exit_code"] == 3 and "--bootc-lint-strict" in str(strict["error"]), strict
+
+
 @pytest.fixture(scope="module")
 def update_disk(image: Image) -> Path:
     """A second commit (jq added to the root) on the same ref, in the repo as an ext4 disk image."""
