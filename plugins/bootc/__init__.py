@@ -4,7 +4,7 @@ Modes::
 
     deb-mock -r trixie-amd64 --bootc-commit ./repo        # OSTree commit (archive repo); ref and id printed
     deb-mock -r trixie-amd64 --bootc-container oci:./img  # or oci-archive:img.tar[:TAG]
-    deb-mock -r trixie-amd64 --bootc-image out.qcow2      # .raw, .img, .vmdk too; --bootc-image-size 8G
+    deb-mock -r trixie-amd64 --bootc-image out.qcow2      # .raw .vmdk .vdi .vhd .vhdx .tar.gz .ova too
     deb-mock --bootc-run out.qcow2                        # UEFI boot, serial console on the terminal
 
 The root itself is never changed (see pipeline.py for the stages and their
@@ -49,7 +49,7 @@ def debmock_addoption(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("bootc (bootable images from the root)")
     add = group.add_argument
     add("--bootc-image", metavar="FILE", type=Path,
-        help="write a bootable disk image of the root (.qcow2, .raw, .img, .vmdk)")
+        help="write a bootable disk image of the root (.qcow2, .raw, .img, .vmdk, .vdi, .vhd, .vhdx, .tar.gz, .ova)")
     add("--bootc-commit", metavar="REPO", type=Path, help="commit the root to an OSTree archive repository")
     add("--bootc-container", metavar="DEST", help="write a bootc OCI image: oci:DIR[:TAG] or oci-archive:FILE[:TAG]")
     add("--bootc-run", metavar="FILE", type=Path, help="boot a disk image in qemu (UEFI, serial console)")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from pathlib import Path
 
-from deb_mock.errors import ConfigError, RootError, UsageError
+from deb_mock.errors import ConfigError, RootError
 
 #: Discoverable Partitions Specification type codes
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
@@ -145,12 +144,3 @@ def syslinux_root_for(config_text: str) -> str:
 def kernel_args(settings_args: tuple[str, ...], ids: DiskIds) -> list[str]:
     """The deployment's kernel command line: deb-mock's fixed part, then the config's."""
     return [f"root=UUID={ids.root_fs}", "rw", "systemd.gpt_auto=0", *settings_args]
-
-
-def output_format(path: Path) -> str:
-    """qemu-img's format for an output file, by its extension."""
-    suffix = path.suffix.lower()
-    formats = {".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vmdk": "vmdk"}
-    if suffix not in formats:
-        raise UsageError(f"--bootc-image {path}: the extension must be .qcow2, .raw, .img or .vmdk")
-    return formats[suffix]

@@ -24,7 +24,7 @@ from deb_mock.errors import RootError
 from deb_mock.layerstore import remove_tree
 from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
-from . import disk, lint, oci, transforms
+from . import disk, formats, lint, oci, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
 from .intree import InTree
 from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
@@ -425,19 +425,39 @@ class Pipeline:
 
     def write_disk(self, out: Path, repo: Path, checksum: str) -> dict[str, object]:
         """The disk image at ``out`` in the format its extension names, written atomically."""
-        fmt = disk.output_format(out)
+        fmt = formats.format_for(out)
         raw, info = self.disk_raw(checksum, repo)
         tmp_name = f".{out.name}.tmp-{os.getpid()}"
-        mounts: list[Mount] = [Bind(str(raw.parent), IN_WORK), Bind(str(out.parent), IN_OUT, readonly=False)]
+        stage = self.top / "package"
+        mounts: list[Mount] = [Bind(str(raw.parent), IN_WORK), Bind(str(out.parent), IN_OUT, readonly=False),
+                               Bind(str(stage), IN_TREE, readonly=False)]
+        epoch = self.tree().epoch
         with self.root.logs.stage("bootc-convert"):
             try:
-                self.run_tool(["qemu-img", "convert", "-f", "raw", "-O", fmt, f"{IN_WORK}/disk.raw",
-                               f"{IN_OUT}/{tmp_name}"], "bootc-convert", mounts)
+                if stage.exists():
+                    remove_tree(stage)
+                stage.mkdir()
+                if fmt.package == "gce":
+                    self.run_tool(formats.gce_command(IN_WORK, f"{IN_OUT}/{tmp_name}", epoch), "bootc-convert",
+                                  mounts)
+                elif fmt.package == "ova":
+                    self.run_tool(formats.qemu_convert(fmt, f"{IN_WORK}/disk.raw", f"{IN_TREE}/disk.vmdk"),
+                                  "bootc-convert", mounts)
+                    formats.write_ova_descriptor(stage, name=out.name.removesuffix(".ova"),
+                                                 capacity=raw.stat().st_size, cpus=self.settings.qemu_cpus,
+                                                 memory_mib=int(self.settings.qemu_memory))
+                    self.run_tool(formats.ova_command(IN_TREE, f"{IN_OUT}/{tmp_name}", epoch), "bootc-convert",
+                                  mounts)
+                else:
+                    self.run_tool(formats.qemu_convert(fmt, f"{IN_WORK}/disk.raw", f"{IN_OUT}/{tmp_name}"),
+                                  "bootc-convert", mounts)
                 os.replace(out.parent / tmp_name, out)
             finally:
                 (out.parent / tmp_name).unlink(missing_ok=True)
+                if stage.exists():
+                    remove_tree(stage)
                 self.root.discard_scratch("bootc-tools")
-        return {**info, "format": fmt}
+        return {**info, "format": fmt.name}
 
 
 class ContainerStage:

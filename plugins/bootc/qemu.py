@@ -21,6 +21,8 @@ from pathlib import Path
 
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 
+from .formats import BOOTABLE
+
 #: UEFI firmware (the ovmf package) for amd64
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = ("/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd")
@@ -93,7 +95,7 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
     with tempfile.TemporaryDirectory(prefix="deb-mock-boot-") as tmp:
         overlay, vars_copy = Path(tmp) / "disk.qcow2", Path(tmp) / "vars.fd"
         shutil.copyfile(variables, vars_copy)
-        fmt = "qcow2" if image.suffix == ".qcow2" else "vmdk" if image.suffix == ".vmdk" else "raw"
+        fmt = BOOTABLE.get(image.suffix.lower(), "raw")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
                         str(overlay)], check=True)
         argv = qemu_command(overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,

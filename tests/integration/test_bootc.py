@@ -8,6 +8,7 @@ OSTree repository attached as a read-only ext4 disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -169,6 +170,39 @@ def test_disk_has_an_esp_and_an_ext4_root_with_fixed_ids(image: Image) -> None:
     assert isinstance(durations, dict) and set(durations) == {"bootc-convert"}, durations
 
 
+def test_cloud_formats_are_what_their_importers_read(image: Image, tmp_path: Path) -> None:
+    """.vdi, a fixed .vhd (whole MiB, for Azure), .vhdx, GCE's .tar.gz and an .ova: conversions of the cached disk."""
+    size = (image.top / "disk.raw").stat().st_size
+    raw_sha256 = image.bootc("raw")["raw_sha256"]
+    for name, fmt in (("disk.vdi", "vdi"), ("disk.vhd", "vpc"), ("disk.vhdx", "vhdx")):
+        result = image.json("--bootc-image", str(image.top / name))
+        assert result["bootc"]["raw_sha256"] == raw_sha256, result  # type: ignore[index]
+        probe = ["-f", "vpc"] if fmt == "vpc" else []  # qemu-img takes a fixed VHD for raw unless told
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", *probe, str(image.top / name)],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert info["format"] == fmt and info["virtual-size"] == size, info
+    assert size % (1 << 20) == 0 and (image.top / "disk.vhd").stat().st_size == size + 512  # fixed: data + footer
+    gce = image.json("--bootc-image", str(image.top / "gce.tar.gz"))
+    assert gce["bootc"]["format"] == "gce", gce  # type: ignore[index]
+    with tarfile.open(image.top / "gce.tar.gz") as archive:
+        assert [(m.name, m.size) for m in archive.getmembers()] == [("disk.raw", size)]
+    assert image.json("--bootc-image", str(image.top / "disk.ova"))["exit_code"] == 0
+    with tarfile.open(image.top / "disk.ova") as archive:
+        assert archive.getnames() == ["disk.ovf", "disk.vmdk", "disk.mf"]  # the descriptor first, as OVF asks
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member)
+            assert member.isfile() and extracted is not None, member
+            (tmp_path / member.name).write_bytes(extracted.read())
+    for line in (tmp_path / "disk.mf").read_text().splitlines():
+        member, digest = re.fullmatch(r"SHA256\((.+)\)= ([0-9a-f]{64})", line).groups()  # type: ignore[union-attr]
+        assert hashlib.sha256((tmp_path / member).read_bytes()).hexdigest() == digest, member
+    vmdk = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(tmp_path / "disk.vmdk")],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert vmdk["format"] == "vmdk" and vmdk["virtual-size"] == size
+    assert vmdk["format-specific"]["data"]["create-type"] == "streamOptimized", vmdk
+    assert f'ovf:capacity="{size}"' in (tmp_path / "disk.ovf").read_text()
+
+
 def test_bad_output_and_sizes_are_clear_errors(image: Image, tmp_path: Path) -> None:
     small = image.dm.run(*image.args("--bootc-image", str(tmp_path / "small.raw"), "--bootc-image-size", "600M"))
     assert small.returncode == 3 and "too small" in small.stderr and "needs at least" in small.stderr, small.stderr
@@ -290,9 +324,12 @@ def test_image_boots_upgrades_and_rolls_back(image: Image, console: SerialConsol
 
 @pytest.mark.qemu
 def test_boot_check_reaches_the_login_prompt(image: Image) -> None:
+    """The boot check, on the VirtualBox disk (VDI): the cloud formats' boot."""
+    vdi = image.top / "disk.vdi"
+    if not vdi.exists():
+        image.json("--bootc-image", str(vdi))
     started = time.monotonic()
-    result = image.dm.run("--bootc-run", str(image.top / "disk.qcow2"), "--bootc-run-timeout", "300",
-                          timeout=400)
+    result = image.dm.run("--bootc-run", str(vdi), "--bootc-run-timeout", "300", timeout=400)
     assert result.returncode == 0 and "login prompt after" in result.stderr, result.stderr[-2000:]
     assert time.monotonic() - started < 300
     too_short = image.dm.run("--bootc-run", str(image.top / "disk.qcow2"), "--bootc-run-timeout", "3")

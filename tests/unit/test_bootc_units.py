@@ -11,9 +11,10 @@ import json
 import os
 import stat
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
-from deb_mock.plugins.bootc import disk, oci, qemu, transforms
+from deb_mock.plugins.bootc import disk, formats, oci, qemu, transforms
 from deb_mock.plugins.bootc.image_layers import digest_of, newest_changelog, tree_fingerprint
 
 from deb_mock.errors import ConfigError, UsageError
@@ -75,11 +76,31 @@ def test_grub_stub_reads_ostrees_syslinux_config() -> None:
 def test_kernel_args_and_output_formats() -> None:
     ids = disk.DiskIds.derive("x")
     assert disk.kernel_args(("quiet",), ids) == [f"root=UUID={ids.root_fs}", "rw", "systemd.gpt_auto=0", "quiet"]
-    assert disk.output_format(Path("a.qcow2")) == "qcow2"
-    assert disk.output_format(Path("a.IMG")) == "raw"
-    assert disk.output_format(Path("a.vmdk")) == "vmdk"
-    with pytest.raises(UsageError, match=r"\.qcow2, \.raw"):
-        disk.output_format(Path("a.iso"))
+    assert formats.format_for(Path("a.qcow2")).qemu == "qcow2"
+    assert formats.format_for(Path("a.IMG")).qemu == "raw"
+    assert formats.format_for(Path("a.vmdk")) == formats.Format("vmdk", "vmdk")
+    assert formats.format_for(Path("a.vhd")) == formats.Format("vhd", "vpc", ("subformat=fixed", "force_size=on"))
+    assert formats.format_for(Path("gce.tar.gz")).package == "gce"
+    assert formats.format_for(Path("x.ova")).options == ("subformat=streamOptimized",)
+    with pytest.raises(UsageError, match=r"\.tar\.gz, \.qcow2"):
+        formats.format_for(Path("a.iso"))
+    with pytest.raises(UsageError):
+        formats.format_for(Path("a.gz"))
+
+
+def test_the_ova_descriptor_names_the_disk_its_size_and_uefi(tmp_path: Path) -> None:
+    (tmp_path / "disk.vmdk").write_bytes(b"vmdk" * 100)
+    formats.write_ova_descriptor(tmp_path, name="a <b>", capacity=4 << 30, cpus=2, memory_mib=2048)
+    root = ElementTree.parse(tmp_path / "disk.ovf").getroot()
+    ns = {"ovf": "http://schemas.dmtf.org/ovf/envelope/1"}
+    file = root.find("ovf:References/ovf:File", ns)
+    disk_entry = root.find("ovf:DiskSection/ovf:Disk", ns)
+    assert file is not None and file.get(f"{{{ns['ovf']}}}size") == "400"
+    assert disk_entry is not None and disk_entry.get(f"{{{ns['ovf']}}}capacity") == str(4 << 30)
+    text = (tmp_path / "disk.ovf").read_text()
+    assert 'Firmware type="EFI"' in text and "a &lt;b&gt;" in text
+    manifest = (tmp_path / "disk.mf").read_text().splitlines()
+    assert manifest[1] == f"SHA256(disk.vmdk)= {hashlib.sha256(b'vmdk' * 100).hexdigest()}"
 
 
 @pytest.mark.parametrize(("text", "transport", "path", "tag"), [
