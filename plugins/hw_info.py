@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from deb_mock import hookimpl
 
 if TYPE_CHECKING:
+    from deb_mock.builder import BuildContext
     from deb_mock.services import RootServices
 
 PLUGIN_NAME = "hw_info"
@@ -71,8 +72,9 @@ def describe_host(storage: Path) -> list[str]:
 
 
 @hookimpl
-def debmock_enter(root: RootServices, purpose: str) -> None:
-    _write(root)
+def debmock_pre_build(root: RootServices, build: BuildContext) -> None:
+    """As mock's hw_info: with every build (a --chroot or --shell does not pay for the probe)."""
+    _write(root, build.resultdir)
 
 
 @hookimpl
@@ -80,6 +82,6 @@ def debmock_root_initialized(root: RootServices, restored: bool) -> None:
     _write(root)
 
 
-def _write(root: RootServices) -> None:
+def _write(root: RootServices, resultdir: Path | None = None) -> None:
     lines = describe_host(Path(root.config.basedir))
-    (root.resultdir / "hw_info.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ((resultdir or root.resultdir) / "hw_info.log").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import DebMock
+from tests.integration.debsrc import make_source
 
 pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
 R = ("-r", "trixie-amd64")
@@ -38,15 +39,18 @@ def test_tmpfs_plugin(dm: DebMock, trixie: dict[str, object]) -> None:
     assert dm.run(*R, "--chroot", "grep -q ' /scratch ' /proc/mounts").returncode == 1
 
 
-def test_hw_info_plugin_and_disabling(dm: DebMock, trixie: dict[str, object]) -> None:
+def test_hw_info_plugin_and_disabling(dm: DebMock, trixie: dict[str, object], tmp_path: Path) -> None:
+    """hw_info.log comes with every build (as mock's), not with a --chroot, and not when the plugin is off."""
     log = dm.root_dir("trixie-amd64") / "result" / "hw_info.log"
     log.unlink(missing_ok=True)
     dm.ok(*R, "--chroot", "true")
-    text = log.read_text()
-    assert "CPU info:" in text and "Memory:" in text
-    log.unlink()
-    dm.ok(*R, "--disable-plugin", "hw_info", "--chroot", "true")
     assert not log.exists()
+    dsc = make_source(tmp_path, "dm-hw-info")
+    dm.ok(*R, "--resultdir", str(tmp_path / "built"), "--rebuild", str(dsc))
+    text = (tmp_path / "built/hw_info.log").read_text()
+    assert "CPU info:" in text and "Memory:" in text
+    dm.ok(*R, "--resultdir", str(tmp_path / "off"), "--disable-plugin", "hw_info", "--rebuild", str(dsc))
+    assert (tmp_path / "off/build.log").exists() and not (tmp_path / "off/hw_info.log").exists()
     listing = dm.json(*R, "--list-plugins", "--disable-plugin", "hw_info")
     by_name = {p["name"]: p for p in listing["plugins"]}  # type: ignore[union-attr]
     assert by_name["hw_info"]["enabled"] is False and by_name["bind_mount"]["enabled"] is True

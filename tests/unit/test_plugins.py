@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -11,7 +13,7 @@ import pytest
 import pytest_mock
 from deb_mock.plugins import apt_cache, bind_mount, bootc, ccache, chroot_scan, hw_info, lintian, root_cache, tmpfs
 
-from deb_mock import hookimpl, hookspecs
+from deb_mock import hookimpl, hookspecs, plugin_manager
 from deb_mock.config import Config
 from deb_mock.errors import ConfigError
 from deb_mock.plugin_manager import (
@@ -113,12 +115,30 @@ def test_make_plugin_manager_turns_a_misspelled_entry_point_hook_into_config_err
         return 1
 
     mocker.patch.object(pluggy.PluginManager, "load_setuptools_entrypoints", load_entry_points)
+    mocker.patch("deb_mock.plugin_manager.declared_plugins", return_value={"misspelled"})
     with pytest.raises(Exception) as info:
         make_plugin_manager()
     error = info.value
     assert isinstance(error, ConfigError), f"{type(error).__name__}: {error}"
     assert "misspelled" in str(error)
     assert "debmock_mountz" in str(error)
+
+
+def test_entry_points_are_read_from_dist_info_and_only_third_party_ones_cost_a_scan(
+    tmp_path: Path, mocker: pytest_mock.MockerFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dist = tmp_path / "third_party-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = a:b\n\n[deb_mock]\n# a comment\n"
+                                           "bind_mount = deb_mock.plugins.bind_mount\nextra = third_party.plugin\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(tmp_path / "missing")])
+    assert plugin_manager.declared_plugins() == {"bind_mount", "extra"}
+    scan = mocker.patch.object(pluggy.PluginManager, "load_setuptools_entrypoints", return_value=0)
+    make_plugin_manager()
+    assert scan.call_count == 1  # "extra" is no built-in: pluggy's loader runs
+    (dist / "entry_points.txt").write_text("[deb_mock]\nbind_mount = deb_mock.plugins.bind_mount\n")
+    make_plugin_manager()
+    assert scan.call_count == 1  # built-ins only: no scan of every distribution's metadata
 
 
 def test_check_pending_refuses_a_misspelled_hook_in_a_module() -> None:
@@ -225,7 +245,7 @@ def test_describe_plugins() -> None:
     assert infos["tmpfs"].version
     assert "debmock_mounts" in infos["tmpfs"].hooks
     assert "debmock_config_sections" in infos["hw_info"].hooks
-    assert "debmock_enter" in infos["hw_info"].hooks
+    assert "debmock_pre_build" in infos["hw_info"].hooks
 
 
 # -- tmpfs -------------------------------------------------------------------------------------
@@ -341,12 +361,16 @@ def test_describe_host_with_missing_storage(tmp_path: Path) -> None:
     assert "  /: " in "\n".join(lines) or any(line.startswith("  /:") for line in lines)
 
 
-def test_hw_info_writes_log_on_enter(tmp_path: Path) -> None:
+def test_hw_info_writes_log_with_a_build_not_on_enter(tmp_path: Path) -> None:
     root = stand_in({"hw_info": hw_info.Settings()}, resultdir=tmp_path)
     root.config = dataclasses.replace(root.config, basedir=str(tmp_path))
     pm = make_plugin_manager(disabled=["tmpfs", "bind_mount"])
     pm.hook.debmock_enter(root=root, purpose="chroot")
-    log = (tmp_path / "hw_info.log").read_text(encoding="utf-8")
+    assert not (tmp_path / "hw_info.log").exists()
+    build = types.SimpleNamespace(resultdir=tmp_path / "build")
+    build.resultdir.mkdir()
+    pm.hook.debmock_pre_build(root=root, build=build)
+    log = (tmp_path / "build" / "hw_info.log").read_text(encoding="utf-8")
     assert log.startswith("CPU info:")
     assert "Memory:" in log
     assert log.endswith("\n")

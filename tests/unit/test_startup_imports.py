@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 #: each costs 5-15 ms to import and is needed only by runs that parse .dsc files, write hw_info.log or build images
-HEAVY = ("debian.deb822", "debian.changelog", "psutil", "distro", "deb_mock.plugins.bootc.pipeline")
+HEAVY = ("debian.deb822", "debian.changelog", "psutil", "distro", "deb_mock.plugins.bootc.pipeline", "importlib.metadata",
+         "email")
 
 
 def test_cli_and_plugins_load_without_the_heavy_modules() -> None:
