@@ -56,6 +56,8 @@ def debmock_addoption(parser: argparse.ArgumentParser) -> None:
     add("--bootc-image-size", metavar="SIZE", help="disk image size (8G; default: plugins.bootc.disk_size)")
     add("--bootc-run-timeout", metavar="SECONDS", type=float,
         help="boot check: succeed at the login prompt, fail (exit 11) after SECONDS")
+    add("--bootc-run-size", metavar="SIZE",
+        help="grow the throw-away overlay of --bootc-run to SIZE (20G), to see a cloud image's root grow")
     add("--bootc-lint", metavar="DIR", nargs="?", const="",
         help="check the root's image tree (or the tree DIR) as `bootc container lint` does; exit 3 on errors")
     add("--bootc-lint-strict", action="store_true",
@@ -85,14 +87,18 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     if mode not in MODES:
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster
-    from . import lint, oci, qemu
+    from . import disk, lint, oci, qemu
     from .pipeline import ContainerStage, Pipeline
 
     if mode == "bootc_run":
         settings: Settings = root.config.plugin(PLUGIN_NAME)
+        try:
+            size = disk.parse_size(args.bootc_run_size, "--bootc-run-size") if args.bootc_run_size else None
+        except ConfigError as exc:
+            raise UsageError(exc.message) from None
         seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,
                             cpus=settings.qemu_cpus, drives=args.bootc_run_drive, timeout=args.bootc_run_timeout,
-                            echo=not args.quiet)
+                            echo=not args.quiet, size=size)
         if args.bootc_run_timeout is not None:
             root.console.info(f"bootc: login prompt after {seconds:.0f}s")
         return 0

@@ -27,7 +27,7 @@ from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 from . import disk, formats, lint, oci, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
 from .intree import InTree
-from .settings import DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
+from .settings import CLOUD_PACKAGES, DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
 from .stage_dirs import StageDirs
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ class Pipeline:
         root = self.root
         root.require_initialized()
         lowers = (str(root.paths.upper), *root.store.lower_dirs())
-        packages = (*(self.settings.boot_packages or DEFAULT_BOOT_PACKAGES.get(self.arch, ())), *self.settings.packages)
+        packages = (*(self.settings.boot_packages or DEFAULT_BOOT_PACKAGES.get(self.arch, ())), *self.settings.packages,
+                    *(CLOUD_PACKAGES if self.settings.cloud_init else ()))
         if not packages:
             raise RootError(f"plugins.bootc.boot_packages: no default boot packages for {self.arch}; list them")
         key = digest_of(LAYER_FORMAT, root_fingerprint(root), packages, self.settings.source_date_epoch)
@@ -165,7 +166,7 @@ class Pipeline:
         image = self.image()
         settings = self.settings
         key = digest_of(TREE_FORMAT, image.info["key"], settings.hostname, settings.root_password, settings.lock_root,
-                        [dataclasses.asdict(u) for u in settings.users])
+                        [dataclasses.asdict(u) for u in settings.users], settings.cloud_init)
         kver, epoch = str(image.info["kver"]), int(image.info["epoch"])
         done = self.cached("tree", key)
         if done is not None:
@@ -187,7 +188,7 @@ class Pipeline:
                 with InTree(tree) as in_tree:
                     in_tree.remove("deb-mock")  # the empty mount point of the copy's own bind
                     self._configure(tree, in_tree, epoch)
-                transforms.apply_all(tree, kver, epoch)
+                transforms.apply_all(tree, kver, epoch, cloud_init=settings.cloud_init)
             except OSError as exc:
                 raise RootError(f"bootc: transforming the image tree failed: {exc}") from None
             findings = tuple(dataclasses.asdict(f) for f in lint.lint_tree(tree, self.arch))

@@ -8,6 +8,7 @@ a boot check: it succeeds when the login prompt appears on the serial console.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import select
 import shutil
@@ -79,7 +80,7 @@ def _die_with_parent() -> None:
 
 
 def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Path], timeout: float | None,
-         echo: bool = True) -> float:
+         echo: bool = True, size: int | None = None) -> float:
     """Boot ``image``; interactive without ``timeout``, else wait for the login prompt. Returns seconds taken."""
     if not image.is_file():
         raise UsageError(f"--bootc-run {image}: no such image file")
@@ -91,13 +92,15 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
     if shutil.which("qemu-img") is None:
         raise MissingTool("qemu-img is not installed", hint="apt-get install qemu-utils")
     code, variables = _first(OVMF_CODE, "ovmf"), _first(OVMF_VARS, "ovmf")
+    if size is not None:
+        _check_size(image, size)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="deb-mock-boot-") as tmp:
         overlay, vars_copy = Path(tmp) / "disk.qcow2", Path(tmp) / "vars.fd"
         shutil.copyfile(variables, vars_copy)
         fmt = BOOTABLE.get(image.suffix.lower(), "raw")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
-                        str(overlay)], check=True)
+                        str(overlay), *([str(size)] if size else [])], check=True, stderr=subprocess.PIPE)
         argv = qemu_command(overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,
                             drives=[d.absolute() for d in drives])
         if timeout is None:
@@ -110,6 +113,18 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
                 raise
             return time.monotonic() - started
         return _boot_check(argv, timeout, started, echo)
+
+
+def _check_size(image: Path, size: int) -> None:
+    """--bootc-run-size may grow the throw-away overlay, never shrink it below the image."""
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(image)], capture_output=True, text=True,
+                          check=False)
+    try:
+        current = int(json.loads(info.stdout)["virtual-size"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"--bootc-run {image}: qemu-img cannot read it ({info.stderr.strip()})") from None
+    if size < current:
+        raise UsageError(f"--bootc-run-size: {size} bytes is smaller than the image ({current} bytes)")
 
 
 def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> float:

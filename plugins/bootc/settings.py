@@ -28,6 +28,10 @@ TOOL_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: what a cloud image adds (cloud_init: true): cloud-init, growpart for the root's partition, ip for cloud-init
+CLOUD_PACKAGES = ("cloud-init", "cloud-guest-utils", "iproute2")
+
+
 @dataclasses.dataclass(frozen=True)
 class User:
     """A login created in the image."""
@@ -53,6 +57,9 @@ class Settings:
     boot_packages: tuple[str, ...] = ()
     #: more packages for the image only (the build root is never changed)
     packages: tuple[str, ...] = ()
+    #: a cloud image: cloud-init (with its NoCloud, EC2, GCE, Azure ... data sources), networking by
+    #: systemd-networkd with DHCP, and a root partition and file system that grow to the disk at first boot
+    cloud_init: bool = False
     #: kernel command line besides root=, rw and systemd.gpt_auto=0 (which deb-mock sets)
     kernel_args: tuple[str, ...] = ("console=ttyS0,115200",)
     hostname: str = "debian"

@@ -194,13 +194,48 @@ def ssh_host_keys(image: InTree) -> None:
         image.write_text("etc/systemd/system/ssh.service.d/deb-mock-hostkeys.conf", SSH_HOSTKEYS_DROPIN)
 
 
+#: a cloud image's network: DHCP on every wired interface, by systemd-networkd (cloud-init renders for it too)
+NETWORKD_DHCP = """\
+# deb-mock: a cloud image gets its address by DHCP on any wired interface
+[Match]
+Name=en* eth*
+
+[Network]
+DHCP=yes
+"""
+CLOUD_CFG = """\
+# deb-mock: networking by systemd-networkd; the root partition and file system grow to the disk
+system_info:
+  network:
+    renderers: [networkd]
+growpart:
+  mode: auto
+  devices: ["/"]
+resize_rootfs: true
+"""
+
+
+def cloud_image(image: InTree) -> None:
+    """cloud-init's settings, and systemd-networkd with DHCP, enabled (not its wait-online: no network, no wait)."""
+    if not image.is_dir("etc/cloud"):
+        raise FileNotFoundError("cloud_init: /etc/cloud is missing (is cloud-init in the image?)")
+    image.mkdir("etc/cloud/cloud.cfg.d", parents=True)
+    image.write_text("etc/cloud/cloud.cfg.d/90-deb-mock.cfg", CLOUD_CFG)
+    image.mkdir("etc/systemd/network", parents=True)
+    image.write_text("etc/systemd/network/80-deb-mock-dhcp.network", NETWORKD_DHCP)
+    for target, unit in (("multi-user.target.wants", "systemd-networkd.service"),
+                         ("sockets.target.wants", "systemd-networkd.socket")):
+        image.mkdir(f"etc/systemd/system/{target}", parents=True)
+        image.symlink(f"/usr/lib/systemd/system/{unit}", f"etc/systemd/system/{target}/{unit}")
+
+
 def etc_to_usr_etc(image: InTree) -> None:
     """ostree's layout: the image's /etc travels as /usr/etc (the default of each deployment's /etc)."""
     image.remove("usr/etc")
     image.rename("etc", "usr/etc")
 
 
-def apply_all(tree: Path, kver: str, epoch: int) -> None:
+def apply_all(tree: Path, kver: str, epoch: int, *, cloud_init: bool = False) -> None:
     """Every transform, in order; the tree is left in the commit's form (with /usr/etc)."""
     with InTree(tree) as image:
         for name in ("etc", "usr", "var"):
@@ -211,6 +246,8 @@ def apply_all(tree: Path, kver: str, epoch: int) -> None:
         remove_special_files(image)
         normalise_shadow(image, epoch)
         write_fstab(image)
+        if cloud_init:
+            cloud_image(image)
         ssh_host_keys(image)
         move_to_var(image)
         ostree_dirs(image)

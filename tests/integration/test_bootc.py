@@ -382,3 +382,55 @@ def test_links_a_package_ships_never_lead_the_image_work_to_the_host(image: Imag
     assert after == before
     assert sorted(p.name for p in victim.iterdir()) == ["ssh_host_ed25519_key"]
     assert sorted(p.name for p in home.iterdir()) == [".bashrc"] and not list(var_home.iterdir())
+
+
+CLOUD_USER_DATA = """\
+#cloud-config
+users:
+  - name: carol
+    lock_passwd: false
+    plain_text_passwd: carol-pw
+    shell: /bin/bash
+runcmd:
+  - [sh, -c, "echo DM-CLOUD-MARKER-$(id -u) > /dev/ttyS0"]
+"""
+
+
+def _nocloud_seed(top: Path) -> Path:
+    """A NoCloud seed: a FAT file system labelled CIDATA with user-data and meta-data (mtools: no mount)."""
+    for name, text in (("user-data", CLOUD_USER_DATA), ("meta-data", "instance-id: dm-cloud-1\n")):
+        (top / name).write_text(text)
+    seed = top / "seed.img"
+    subprocess.run([sbin("mkfs.vfat"), "-C", "-n", "CIDATA", str(seed), "2048"], check=True, capture_output=True)
+    subprocess.run(["mcopy", "-i", str(seed), str(top / "user-data"), str(top / "meta-data"), "::"], check=True)
+    return seed
+
+
+@pytest.mark.qemu
+def test_a_cloud_image_runs_its_user_data_and_grows_to_its_disk(dm: DebMock, trixie: dict[str, object],
+                                                               tmp_path: Path) -> None:
+    """plugins.bootc.cloud_init: the NoCloud seed's user-data runs, its user logs in, / grows to a bigger disk."""
+    config = tmp_path / "cloud.yaml"
+    config.write_text("templates: [trixie-amd64]\nname: trixie-amd64\nplugins:\n  bootc:\n    cloud_init: true\n")
+    built = dm.json("-r", str(config), "--uniqueext", "cloud", "--bootc-image", str(tmp_path / "cloud.qcow2"))
+    assert built["exit_code"] == 0, built
+    small = dm.run("--bootc-run", str(tmp_path / "cloud.qcow2"), "--bootc-run-size", "1G", "--bootc-run-timeout", "9")
+    assert small.returncode == 5 and "smaller than the image" in small.stderr, small.stderr
+    process = subprocess.Popen(dm.command("--bootc-run", str(tmp_path / "cloud.qcow2"), "--bootc-run-drive",
+                                          str(_nocloud_seed(tmp_path)), "--bootc-run-size", "6G"),
+                               env=dm.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    transcript: list[str] = []
+    try:
+        console = SerialConsole(process, transcript)
+        console.expect(rb"DM-CLOUD-MARKER-0", 600)  # runcmd ran, as root, at the first boot
+        console.send("")
+        console.login("carol", "carol-pw", timeout=120)
+        assert console.check("id -un") == "carol"
+        size = int(console.check("df -B1 --output=size / | tail -n 1"))
+        assert size > 5 << 30, f"/ did not grow to the 6G disk: {size} bytes"
+        assert console.check("systemctl is-enabled systemd-networkd") == "enabled"
+        assert console.check("cloud-init status --format=yaml | grep -c '^status: done'") == "1"
+    finally:
+        process.kill()
+        process.wait()
+        (tmp_path / "serial-console.log").write_text("".join(transcript))

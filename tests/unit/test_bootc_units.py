@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 import pytest
 from deb_mock.plugins.bootc import disk, formats, oci, qemu, transforms
 from deb_mock.plugins.bootc.image_layers import digest_of, newest_changelog, tree_fingerprint
+from deb_mock.plugins.bootc.intree import InTree
 
 from deb_mock.errors import ConfigError, UsageError
 
@@ -301,3 +302,18 @@ def test_transforms_never_act_through_links_to_the_host(tmp_path: Path) -> None:
     after = {p: p.read_bytes() for p in host.rglob("*") if p.is_file()}
     assert after == before
     assert os.readlink(tree / "home") == "var/home"
+
+
+def test_a_cloud_image_gets_cloud_inits_settings_and_networkd(tmp_path: Path) -> None:
+    (tmp_path / "etc/cloud").mkdir(parents=True)
+    with InTree(tmp_path) as image:
+        transforms.cloud_image(image)
+    assert "renderers: [networkd]" in (tmp_path / "etc/cloud/cloud.cfg.d/90-deb-mock.cfg").read_text()
+    assert "DHCP=yes" in (tmp_path / "etc/systemd/network/80-deb-mock-dhcp.network").read_text()
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+    assert os.readlink(wants) == "/usr/lib/systemd/system/systemd-networkd.service"
+    assert not (tmp_path / "etc/systemd/system/network-online.target.wants").exists()  # no wait for a network
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with InTree(bare) as image, pytest.raises(FileNotFoundError, match="cloud-init"):
+        transforms.cloud_image(image)
