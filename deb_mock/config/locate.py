@@ -6,8 +6,6 @@ import dataclasses
 import difflib
 from pathlib import Path
 
-import yaml
-
 from deb_mock.errors import ConfigError
 from deb_mock.resources import bundled_chroot_configs_dir, bundled_etc_dir, system_config_dir
 
@@ -44,6 +42,8 @@ def list_configs() -> list[ConfigEntry]:
 
 def _description(path: Path) -> str:
     try:
+        import yaml  # only --list-chroots reads descriptions
+
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return "(unreadable)"

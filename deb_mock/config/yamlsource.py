@@ -8,14 +8,15 @@ that won.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode
-
+from deb_mock.config import parsed_cache
 from deb_mock.errors import ConfigError
+
+if TYPE_CHECKING:  # PyYAML is imported only when a file is parsed (see parsed_cache)
+    from yaml.nodes import MappingNode, Node
 
 KeyPath = tuple[str, ...]
 Origins = dict[KeyPath, str]
@@ -45,13 +46,29 @@ def _record_origins(data: dict[str, Any], prefix: KeyPath, label: str, out: Orig
 
 
 def load_yaml_layer(path: Path) -> Layer:
-    """Parse ``path`` into a :class:`Layer`; syntax errors name file and line."""
+    """Parse ``path`` into a :class:`Layer` (or take the cached parse); syntax errors name file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            cached = parsed_cache.load(str(path), info)
+            if cached is not None:
+                return Layer(cached[0], cached[1], str(path))
+            text = handle.read().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    layer = _parse(path, text)
+    parsed_cache.store(str(path), info, layer.data, layer.origins)
+    return layer
+
+
+def _parse(path: Path, text: str) -> Layer:
+    import yaml
+    from yaml.nodes import MappingNode
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -72,6 +89,8 @@ def load_yaml_layer(path: Path) -> Layer:
 
 
 def _mapping(node: MappingNode, prefix: KeyPath, path: Path, origins: Origins) -> dict[str, Any]:
+    from yaml.nodes import MappingNode, ScalarNode
+
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
@@ -90,6 +109,8 @@ def _mapping(node: MappingNode, prefix: KeyPath, path: Path, origins: Origins) -
 
 
 def _construct(node: Node, path: Path, dotted: str) -> Any:
+    from yaml.constructor import ConstructorError, SafeConstructor
+
     try:
         return SafeConstructor().construct_object(node, deep=True)
     except ConstructorError as exc:
@@ -158,6 +179,8 @@ def set_dotted(layer_data: dict[str, Any], dotted: str, value: Any) -> KeyPath:
 
 def parse_option_value(text: str) -> Any:
     """Read a command-line value the way YAML would (``true``, ``3``, ``[a, b]``)."""
+    import yaml
+
     try:
         return yaml.safe_load(text) if text != "" else ""
     except yaml.YAMLError:

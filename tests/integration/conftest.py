@@ -76,7 +76,7 @@ def dm() -> Iterator[DebMock]:
         f"basedir: {basedir}\ncache_topdir: {top / 'cache'}\n", encoding="utf-8"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEB_MOCK")}
-    env.update({"XDG_CONFIG_HOME": str(config_home), "PYTHONPATH": str(REPO),
+    env.update({"XDG_CONFIG_HOME": str(config_home), "XDG_CACHE_HOME": str(top / "xdg-cache"), "PYTHONPATH": str(REPO),
                 "DEB_MOCK_SYSCONFDIR": str(top / "etc")})
     yield DebMock(basedir, env)
     subprocess.run(["chattr", "-R", "-i", str(top)], check=False, capture_output=True)

@@ -11,6 +11,12 @@ import pytest
 from deb_mock.plugin_manager import DISABLE_ENV
 
 
+@pytest.fixture(autouse=True)
+def own_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsed configs are cached per user: unit tests keep theirs out of the caller's home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
 @pytest.fixture
 def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No /etc/deb-mock or user config; main()'s SIGTERM handler is put back afterwards."""
