@@ -18,13 +18,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pluggy
 
 from deb_mock import __version__, orphans, stage_commands, userns
-from deb_mock.build_commands import BuildOptions, BuildSelection
-from deb_mock.build_sources import BuildSources
 from deb_mock.config import LoadedConfig, Override, describe, load_config
 from deb_mock.config.loader import to_plain, with_rootless_paths
 from deb_mock.config.locate import list_configs
@@ -34,6 +32,9 @@ from deb_mock.logs import Console
 from deb_mock.plugin_manager import config_sections, describe_plugins, drop_disabled, make_plugin_manager
 from deb_mock.result import RunResult
 from deb_mock.root import Root, RunOptions
+
+if TYPE_CHECKING:  # build options are made by build modes only (a warm --chroot imports less)
+    from deb_mock.build_commands import BuildOptions, BuildSelection
 
 #: modes that print something and exit, without touching (or locking) a root
 INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill",
@@ -451,6 +452,9 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
 
 def build_options_from(args: argparse.Namespace) -> BuildOptions:
     """The build flags as :class:`BuildOptions`."""
+    from deb_mock.build_commands import BuildOptions
+    from deb_mock.build_sources import BuildSources
+
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     if args.build_timeout is not None and args.build_timeout <= 0:

@@ -23,13 +23,11 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import pluggy
 
-from deb_mock import apt, base_setup, bootstrap, copies, scrub
-from deb_mock.build_commands import BuildOptions
-from deb_mock.builder import BuildContext, PackageBuilder
+from deb_mock import apt, bootstrap, copies, scrub
 from deb_mock.config import Config, LoadedConfig
 from deb_mock.errors import Interrupted, ResultDirError, UsageError
 from deb_mock.layerstore import RootPaths, remove_tree
@@ -39,9 +37,12 @@ from deb_mock.names import is_safe_name
 from deb_mock.result import Artifact, RunResult
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, with_run_dir
 from deb_mock.services import Purpose, RootIdentity, RootServices
-from deb_mock.source import SourcePackage
 from deb_mock.stage_commands import chosen_hookdir
-from deb_mock.stage_runner import run_hook_scripts
+
+if TYPE_CHECKING:  # what only builds need is imported by builds (a warm --chroot starts faster)
+    from deb_mock.build_commands import BuildOptions
+    from deb_mock.builder import BuildContext, PackageBuilder
+    from deb_mock.source import SourcePackage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +197,8 @@ class Root:
         incoming.mkdir(mode=0o755)
         try:
             self.services.check_architecture()
+            from deb_mock import base_setup
+
             content_id = base_setup.fill_base(self.services, incoming)
             self.store.commit_base(incoming, {
                 "bootstrap_digest": digest, "config_digest": self.loaded.digest,
@@ -245,7 +248,7 @@ class Root:
         self.services.require_initialized()
         self.services.apt_run(apt.update_command(), "apt-update")
         self.services.apt_run(apt.upgrade_command(packages), "apt-upgrade")
-        run_hook_scripts(self.services, self._hookdir(), "E", "update")
+        self._run_hooks("E", "update")
         self.services.write_installed_packages()
 
     def installdeps(self, items: Sequence[str]) -> None:
@@ -253,6 +256,9 @@ class Root:
         sources = self._sources(items)
         self.services.require_initialized()
         self.services.refresh_lists_if_stale()
+        from deb_mock.build_commands import BuildOptions
+        from deb_mock.builder import PackageBuilder
+
         builder = PackageBuilder(self.services, BuildOptions())
         for source in sources:
             builder.install_build_deps_in_root(source)
@@ -277,7 +283,7 @@ class Root:
         if not items:
             raise UsageError("--rebuild needs source packages (.dsc files or names)")
         sources = self._sources(items)
-        builder = PackageBuilder(self.services, self._with_hookdir(options), postinstall=self.install)
+        builder = self._builder(options)
         contexts = builder.build_all(sources, chain=chain, keep_going=keep_going)
         self.result.artifacts = [a for c in contexts for a in c.artifacts]
         return contexts
@@ -286,18 +292,22 @@ class Root:
         """Build the source package of an unpacked tree, then its binaries (pdebuild)."""
         if not tree.is_dir():
             raise UsageError(f"--sources {tree}: not a directory")
-        builder = PackageBuilder(self.services, self._with_hookdir(options), postinstall=self.install)
+        builder = self._builder(options)
         source = builder.build_source_package(tree)
         contexts = builder.build_all([source], chain=False, keep_going=False)
         self.result.artifacts = [Artifact.of(f) for f in source.all_files] + \
             [a for c in contexts for a in c.artifacts]
         return contexts
 
-    def _with_hookdir(self, options: BuildOptions | None) -> BuildOptions:
+    def _builder(self, options: BuildOptions | None) -> PackageBuilder:
+        """The package builder for these options, with the run's --hookdir (builds import it, nothing else)."""
+        from deb_mock.build_commands import BuildOptions
+        from deb_mock.builder import PackageBuilder
+
         options = options or BuildOptions()
         if options.hookdir is None and self.options.hookdir is not None:
             options = dataclasses.replace(options, hookdir=self.options.hookdir)
-        return options
+        return PackageBuilder(self.services, options, postinstall=self.install)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -305,7 +315,7 @@ class Root:
         """Run a command in the root, its output logged to root.log; return its exit status."""
         root_fs, cwd = self._session_root()
         self.services.require_initialized()
-        run_hook_scripts(self.services, self._hookdir(), "F", "execute", root_fs)
+        self._run_hooks("F", "execute", root_fs)
         self.hook.debmock_enter(root=self.services, purpose=Purpose.CHROOT)
         returncode = 1
         try:
@@ -323,7 +333,7 @@ class Root:
         self.services.require_initialized()
         bash = self._exists_in_root("/bin/bash")
         command = list(argv) if argv else ["/bin/bash", "-l"] if bash else ["/bin/sh", "-l"]
-        run_hook_scripts(self.services, self._hookdir(), "F", "login", root_fs)
+        self._run_hooks("F", "login", root_fs)
         self.hook.debmock_enter(root=self.services, purpose=Purpose.SHELL)
         returncode = 1
         try:
@@ -336,6 +346,14 @@ class Root:
 
     def _hookdir(self) -> Path | None:
         return chosen_hookdir(self.options.hookdir, self.config.hooks.hookdir)
+
+    def _run_hooks(self, letter: str, operation: str, root_fs: OverlayRoot | None = None) -> None:
+        """pbuilder's hook scripts of ``letter`` (only a run with a hookdir imports the stage runner)."""
+        hookdir = self._hookdir()
+        if hookdir is not None:
+            from deb_mock.stage_runner import run_hook_scripts
+
+            run_hook_scripts(self.services, hookdir, letter, operation, root_fs)
 
     def _session_root(self) -> tuple[OverlayRoot | None, str]:
         """The root of --chroot/--shell (the kept failed build with --failed-build) and its directory."""

@@ -33,16 +33,18 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import json
+import marshal
 import os
 import resource
 import select
 import signal
-import socket
 import struct
 import sys
 import termios
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -59,6 +61,7 @@ MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1,
 MOUNT_ATTR_IDMAP = 0x100000
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
 #: what an unprivileged build keeps in its bounding set: nothing it could gain back through a setuid file
 BUILD_CAPS: frozenset[int] = frozenset()
 #: where P1 assembles the root, on a private tmpfs mounted over the host's directory in its own namespace
@@ -147,10 +150,14 @@ def die_with_parent(expected_parent: int) -> None:
 
 def loopback_up() -> None:
     """Bring ``lo`` up in a new network namespace (it starts down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock = _libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)  # libc's: the socket module costs an import
+    _check(sock, "socket(AF_INET)")
+    try:
         request = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(sock)
 
 
 def _ensure_target(path: str, is_dir: bool) -> None:
@@ -317,7 +324,8 @@ def mount_extra(spec: dict[str, Any], handles: HostHandles) -> None:
 def setup_inside(spec: dict[str, Any], handles: HostHandles) -> None:
     """Everything PID 1 does before starting the command."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    socket.sethostname(spec["hostname"])
+    hostname = spec["hostname"].encode()
+    _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
     if not spec["network"]:
         loopback_up()
     root = spec["root"]
@@ -436,7 +444,7 @@ def _forward_signals_to(pid: int) -> None:
 
 
 def _fail(status_fd: int, message: str) -> None:
-    os.write(status_fd, json.dumps({"error": message}).encode())
+    os.write(status_fd, message.encode("utf-8", "replace"))
     os._exit(SETUP_FAILED)
 
 
@@ -486,7 +494,7 @@ def read_spec(fd: int) -> dict[str, Any]:
     while chunk := os.read(fd, 1 << 16):
         data += chunk
     os.close(fd)
-    spec: dict[str, Any] = json.loads(data)
+    spec: dict[str, Any] = marshal.loads(data)  # from the parent deb-mock (same Python): no json to import
     return spec
 
 
