@@ -258,3 +258,25 @@ def test_network_off_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> 
 def test_two_modes_are_refused_by_the_parser() -> None:
     with pytest.raises(UsageError, match="not allowed with"):
         build_parser().parse_intermixed_args(["--version", "--list-chroots"])
+
+
+@pytest.mark.parametrize(("flags", "upgrade", "resolver"), [
+    ((), None, None),
+    (("--no-apt-upgrade",), False, None),
+    (("--no-apt-distupgrade", "--build-dep-resolver", "aptitude"), False, "aptitude"),
+    (("--apt-distupgrade", "--build-dep-resolver=apt"), True, "apt"),
+])
+def test_base_upgrade_and_resolver_options(flags: tuple[str, ...], upgrade: bool | None,
+                                           resolver: str | None) -> None:
+    from deb_mock.cli import build_options_from
+    from deb_mock.plugin_manager import make_plugin_manager
+
+    args = parse_args(build_parser(make_plugin_manager()), ["--rebuild", "x.dsc", *flags])
+    options = build_options_from(args)
+    assert (options.apt_distupgrade, options.build_dep_resolver) == (upgrade, resolver)
+
+
+def test_an_unknown_resolver_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-r", "trixie-amd64", "--rebuild", "x.dsc", "--build-dep-resolver", "aspcud"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "aspcud" in err and "Traceback" not in err
