@@ -207,7 +207,8 @@ class PackageBuilder:
                 return
             if failed and keep:
                 services.console.warn("the failed build ran in RAM (tmpfs plugin) and cannot be kept")
-            services.discard_scratch(BUILD_SCRATCH)
+            with services.logs.stage("cleanup"):
+                services.discard_scratch(BUILD_SCRATCH)
         finally:
             if context.deps_lease is not None:
                 context.deps_lease.release()
@@ -228,7 +229,8 @@ class PackageBuilder:
             except DebMockError:
                 stages.in_root("build-deps-failed-commands", context.root_fs, context.build_dir, failing=True)
                 raise
-        services.write_installed_packages(context.root_fs, context.resultdir)
+        with services.logs.stage("installed-packages"):
+            services.write_installed_packages(context.root_fs, context.resultdir)
         with services.logs.stage("unpack"):
             self._unpack(context)
             self._add_binary_only_entry(context)

@@ -36,7 +36,7 @@ from typing import Any
 
 import pluggy
 
-from deb_mock import apt, orphans, userns
+from deb_mock import apt, dpkg_status, orphans, userns
 from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.config import Config
 from deb_mock.errors import AptError, RootError, UsageError
@@ -433,7 +433,19 @@ class RootServices:
             remove_tree(stage)
 
     def write_installed_packages(self, root_fs: RootFs | None = None, resultdir: Path | None = None) -> None:
-        """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version."""
+        """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version.
+
+        Read from dpkg's database in the layers (no sandbox entry) when that
+        is certain, else asked of dpkg-query in the root.
+        """
+        target = (resultdir or self.resultdir) / "installed-pkgs.log"
+        overlay = root_fs if root_fs is not None else self.store.overlay()
+        if isinstance(overlay, OverlayRoot):
+            status = dpkg_status.read_status([overlay.upper, *overlay.lowers])
+            if status is not None:
+                lines = dpkg_status.installed_lines(status, self.config.architecture)
+                target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                return
         collector = LineCollector()
         returncode = self.run_in_root(apt.installed_packages_command(), purpose=Purpose.QUERY,
                                       sink=collector, network=False, root_fs=root_fs)
@@ -441,5 +453,4 @@ class RootServices:
             self.console.warn("could not list the installed packages: " + " ".join(collector.lines[-3:]))
             return
         lines = sorted(line for line in collector.lines if line.strip())
-        target = (resultdir or self.resultdir) / "installed-pkgs.log"
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
