@@ -31,25 +31,32 @@ def read_status(layers: Sequence[str]) -> bytes | None:
     return None
 
 
+def layer_touches_status(layer: str) -> bool:
+    """Whether ``layer`` has its own say on dpkg's status: the file, or a link, whiteout or opaque dir on the way."""
+    return _read_in_layer(layer)[0]
+
+
 def _read_in_layer(layer: str) -> tuple[bool, bytes | None]:
     """(decided, content): decided is True when this layer settles what the overlay shows."""
     try:
         fd = os.open(layer, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return True, None
+    opaque = False
     try:
         for part in STATUS[:-1]:
             try:
                 next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             except FileNotFoundError:
-                return False, None  # this layer does not touch the path: the one below decides
+                return opaque, None  # not in this layer: below an opaque dir it is gone, else the next decides
             except OSError:
                 return True, None  # a link or a whiteout on the way: ask dpkg-query instead
             os.close(fd)
             fd = next_fd
-            if _opaque(fd):
-                return True, _read_file(fd)
-        return (True, _read_file(fd)) if _exists(fd, STATUS[-1]) else (False, None)
+            opaque = opaque or _opaque(fd)  # the layers below no longer show through
+        if _exists(fd, STATUS[-1]):
+            return True, _read_file(fd)
+        return opaque, None
     finally:
         os.close(fd)
 

@@ -17,11 +17,11 @@ import dataclasses
 import json
 import os
 import shutil
-import stat
 import time
 from pathlib import Path
 from typing import Any
 
+from deb_mock import dpkg_status
 from deb_mock.errors import RootError, UsageError
 from deb_mock.fileio import TEMP_INFIX, write_atomic
 from deb_mock.names import is_safe_name
@@ -154,12 +154,9 @@ class LayerStore:
         lstat, component by component: a link in a layer is never followed
         (it counts as holding state, to be safe).
         """
-        holders = []
-        for name in (*self.state().get("layers", []), "upper"):
-            top = self.paths.upper if name == "upper" else self.paths.layers / name
-            if _holds(top, ("var", "lib", "dpkg", "status")):
-                holders.append(name)
-        return holders
+        return [name for name in (*self.state().get("layers", []), "upper")
+                if dpkg_status.layer_touches_status(str(self.paths.upper if name == "upper"
+                                                        else self.paths.layers / name))]
 
     def is_initialized(self) -> bool:
         """True once a base was completely created and recorded."""
@@ -412,17 +409,3 @@ def remove_tree(path: Path) -> None:
 
             subprocess.run([chattr, "-R", "-i", str(path)], check=False, capture_output=True)
         shutil.rmtree(path)
-
-
-def _holds(top: Path, parts: tuple[str, ...]) -> bool:
-    """Whether ``top/parts...`` exists, without following any link on the way (a link counts as present)."""
-    path = top
-    for index, part in enumerate(parts):
-        path = path / part
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            return False
-        if index < len(parts) - 1 and not stat.S_ISDIR(mode):
-            return True
-    return True

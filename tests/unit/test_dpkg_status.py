@@ -57,3 +57,13 @@ def test_multi_arch_same_and_foreign_packages_are_qualified() -> None:
               "Package: e\nStatus: deinstall ok config-files\nArchitecture: all\nVersion: 5\n"
               " continued: line\n").encode()
     assert dpkg_status.installed_lines(status, "amd64") == ["a 1", "b:amd64 2", "c:arm64 3", "e 5"]
+
+
+def test_an_opaque_directory_hides_the_layers_below(tmp_path: Path) -> None:
+    base = _layer(tmp_path, "base", STANZA)
+    hiding = _layer(tmp_path, "hiding")
+    os.setxattr(hiding / "var/lib", "user.overlay.opaque", b"y")
+    assert dpkg_status.read_status([str(hiding), str(base)]) is None  # not the base's file: dpkg-query decides
+    assert dpkg_status.layer_touches_status(str(hiding)) and not dpkg_status.layer_touches_status(str(tmp_path))
+    (hiding / "var/lib/dpkg/status").write_text("Package: z\n")
+    assert dpkg_status.read_status([str(hiding), str(base)]) == b"Package: z\n"
