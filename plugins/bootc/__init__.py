@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from deb_mock.services import RootServices
 
     from . import lint
+    from .pipeline import Pipeline
 
 MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False, "bootc_lint": True}
 
@@ -52,6 +53,9 @@ def debmock_addoption(parser: argparse.ArgumentParser) -> None:
         help="write a bootable disk image of the root (.qcow2, .raw, .img, .vmdk, .vdi, .vhd, .vhdx, .tar.gz, .ova)")
     add("--bootc-commit", metavar="REPO", type=Path, help="commit the root to an OSTree archive repository")
     add("--bootc-container", metavar="DEST", help="write a bootc OCI image: oci:DIR[:TAG] or oci-archive:FILE[:TAG]")
+    add("--bootc-from", metavar="IMAGE",
+        help="make the image, commit or container from a bootc container image instead of the root: "
+             "oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or containers-storage:REF")
     add("--bootc-run", metavar="FILE", type=Path, help="boot a disk image in qemu (UEFI, serial console)")
     add("--bootc-image-size", metavar="SIZE", help="disk image size (8G; default: plugins.bootc.disk_size)")
     add("--bootc-run-timeout", metavar="SECONDS", type=float,
@@ -87,22 +91,16 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     if mode not in MODES:
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster
-    from . import disk, lint, oci, qemu
+    from . import lint, oci
     from .pipeline import ContainerStage, Pipeline
 
+    if args.bootc_from and (mode == "bootc_run" or (mode == "bootc_lint" and args.bootc_lint)):
+        raise UsageError("--bootc-from goes with --bootc-image, --bootc-commit, --bootc-container or --bootc-lint")
     if mode == "bootc_run":
-        settings: Settings = root.config.plugin(PLUGIN_NAME)
-        try:
-            size = disk.parse_size(args.bootc_run_size, "--bootc-run-size") if args.bootc_run_size else None
-        except ConfigError as exc:
-            raise UsageError(exc.message) from None
-        seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,
-                            cpus=settings.qemu_cpus, drives=args.bootc_run_drive, timeout=args.bootc_run_timeout,
-                            echo=not args.quiet, size=size)
-        if args.bootc_run_timeout is not None:
-            root.console.info(f"bootc: login prompt after {seconds:.0f}s")
-        return 0
+        return _boot(root, args)
     pipeline = Pipeline(root)
+    if args.bootc_from:
+        _from_image(pipeline, args.bootc_from)
     if args.bootc_image_size:
         pipeline.settings = dataclasses.replace(pipeline.settings, disk_size=args.bootc_image_size)
     report: dict[str, object] = {"ref": pipeline.ref}
@@ -111,6 +109,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         _lint_report(root, args, report, lint.lint_tree(_lint_dir(args.bootc_lint), pipeline.arch), show=True)
         return 0
     findings = [lint.Finding(**f) for f in pipeline.tree().lint]  # type: ignore[arg-type]
+    report.update(pipeline.source.report if pipeline.source else {})
     _lint_report(root, args, report, findings, show=mode == "bootc_lint")
     if mode == "bootc_lint":
         return 0
@@ -140,6 +139,30 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         root.result.artifacts.append(artifact)
         _print(args, f"{out} {artifact.sha256}")
     return 0
+
+
+def _boot(root: RootServices, args: argparse.Namespace) -> int:
+    """--bootc-run: boot a disk image in qemu (a check with --bootc-run-timeout)."""
+    from . import disk, qemu
+
+    settings: Settings = root.config.plugin(PLUGIN_NAME)
+    try:
+        size = disk.parse_size(args.bootc_run_size, "--bootc-run-size") if args.bootc_run_size else None
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
+    seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,
+                        cpus=settings.qemu_cpus, drives=args.bootc_run_drive, timeout=args.bootc_run_timeout,
+                        echo=not args.quiet, size=size)
+    if args.bootc_run_timeout is not None:
+        root.console.info(f"bootc: login prompt after {seconds:.0f}s")
+    return 0
+
+
+def _from_image(pipeline: Pipeline, text: str) -> None:
+    """--bootc-from: the pipeline's tree comes from a container image."""
+    from .from_image import FromImage, ImageSource
+
+    pipeline.source = FromImage(pipeline, ImageSource.parse(text))
 
 
 def _lint_dir(text: str) -> Path:

@@ -26,6 +26,7 @@ from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
 
 from . import disk, formats, lint, oci, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
+from .image_tree import DRACUT_OPTIONS, TREE_FORMAT, Tree, TreeSource
 from .intree import InTree
 from .settings import CLOUD_PACKAGES, DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
 from .stage_dirs import StageDirs
@@ -35,25 +36,9 @@ if TYPE_CHECKING:
 
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
-TREE_FORMAT = 5
-#: the initramfs: for any machine (no host-only), reproducible, without udev's hardware database (13.5 of its
-#: 73 MB: keyboard maps and device names, which the root file system needs no one of; the booted system has it)
-DRACUT_OPTIONS = ("--force", "--no-hostonly", "--reproducible", "--omit", "hwdb")
 DISK_FORMAT = 2
 OCI_FORMAT = 1
 SALT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-@dataclasses.dataclass(frozen=True)
-class Tree:
-    """A materialised, transformed image tree in the commit's form."""
-
-    path: Path
-    key: str
-    kver: str
-    epoch: int
-    #: what the lint found in it (lint.Finding as dicts)
-    lint: tuple[dict[str, str], ...] = ()
 
 
 class Pipeline:
@@ -66,6 +51,8 @@ class Pipeline:
         self.arch = root.config.architecture
         self._image: Layer | None = None
         self._tools: Layer | None = None
+        #: --bootc-from: the tree comes from a container image instead of the root
+        self.source: TreeSource | None = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -166,6 +153,8 @@ class Pipeline:
 
     def tree(self) -> Tree:
         """The image as a plain directory, configured (users, hostname) and transformed for ostree."""
+        if self.source is not None:
+            return self.source.tree()
         image = self.image()
         settings = self.settings
         key = digest_of(TREE_FORMAT, image.info["key"], settings.hostname, settings.root_password, settings.lock_root,
@@ -362,7 +351,7 @@ class Pipeline:
             self.root.console.info("bootc: deploying the commit and writing the disk image")
             work = StageDirs(self.top, "disk").fresh(key)
             ids = disk.DiskIds.derive(f"{checksum}/{key}")
-            epoch = int(self.image().info["epoch"])
+            epoch = self.tree().epoch
             mounts: list[Mount] = [Bind(str(repo), IN_REPO), Bind(str(work), IN_WORK, readonly=False)]
             tool_root = self.root.new_scratch("bootc-tools", tools.stack())
 

@@ -8,7 +8,9 @@ OSTree repository attached as a read-only ext4 disk.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -255,6 +257,104 @@ def test_the_image_tree_and_any_tree_are_linted_as_bootc_does(image: Image, tmp_
     assert image.dm.run(*image.args("--bootc-lint", str(tree))).returncode == 0  # two warnings
     strict = image.dm.json(*image.args("--bootc-lint", str(tree), "--bootc-lint-strict"))
     assert strict["exit_code"] == 3 and "--bootc-lint-strict" in str(strict["error"]), strict
+
+
+def _blob(layout: Path, data: bytes) -> dict[str, object]:
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def _add_layer(base: Path, out: Path, files: dict[str, bytes], tag: str) -> None:
+    """A derived image, as a Containerfile's RUN makes one: ``base``'s layout plus one gzip layer of ``files``
+    (a name ending in ``/`` is a directory; whiteouts are plain empty files named ``.wh.*``)."""
+    shutil.copytree(base, out)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name.rstrip("/"))
+            info.mtime = 1700000000
+            if name.endswith("/"):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o755
+                archive.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    index = json.loads((base / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"].removeprefix("sha256:")
+    manifest = json.loads((base / "blobs" / "sha256" / manifest_digest).read_bytes())
+    config = json.loads((base / "blobs" / "sha256" / manifest["config"]["digest"].removeprefix("sha256:")).read_bytes())
+    config["rootfs"]["diff_ids"].append(f"sha256:{hashlib.sha256(raw.getvalue()).hexdigest()}")
+    config["history"].append({"created": config["created"], "created_by": "RUN derive"})
+    manifest["config"] = {**manifest["config"], **_blob(out, json.dumps(config).encode())}
+    manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_blob(out, layer)})
+    entry = {"mediaType": manifest["mediaType"], **_blob(out, json.dumps(manifest).encode()),
+             "annotations": {"org.opencontainers.image.ref.name": tag}}
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+
+
+def test_a_container_image_gives_back_the_roots_commit_and_disk(image: Image) -> None:
+    """--bootc-from the root's own OCI image: the same commit, the same raw disk; what is not bootc is refused."""
+    layout = f"oci:{image.top / 'oci'}:latest"
+    commit = image.json("--bootc-from", layout, "--bootc-commit", str(image.top / "from-repo"))
+    assert commit["bootc"]["commit"] == image.bootc("commit")["commit"], commit  # type: ignore[index]
+    assert commit["bootc"]["from"]["manifest_digest"] == image.bootc("container")["manifest_digest"]  # type: ignore[index]
+    disk = image.json("--bootc-from", layout, "--bootc-image", str(image.top / "from.raw"))
+    assert disk["bootc"]["raw_sha256"] == image.bootc("raw")["raw_sha256"]  # type: ignore[index]
+    assert "bootc-image" not in disk["durations"]  # type: ignore[operator]  # no boot packages: the image's own
+    plain = image.top / "plain"  # an image without a kernel, read as a docker archive
+    _add_layer(image.top / "oci", plain, {"usr/lib/modules/": b"", "usr/lib/.wh.modules": b""}, "plain")
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{plain}:plain", f"docker-archive:{image.top / 'plain.tar'}"],
+                   check=True)
+    refused = image.dm.json(*image.args("--bootc-from", f"docker-archive:{image.top / 'plain.tar'}",
+                                        "--bootc-commit", str(image.top / "from-repo")))
+    assert refused["exit_code"] == 3 and "no kernel" in str(refused["error"]), refused
+    missing = image.dm.json(*image.args("--bootc-from", f"oci-archive:{image.top / 'none.tar'}", "--bootc-lint"))
+    assert missing["exit_code"] == 5 and "is not a file" in str(missing["error"]), missing
+    with_run = image.dm.json(*image.args("--bootc-from", layout, "--bootc-run", str(image.top / "from.raw")))
+    assert with_run["exit_code"] == 5, with_run
+
+
+@pytest.mark.qemu
+def test_a_derived_container_image_boots(image: Image) -> None:
+    """A layer on top of the root's image (a file added, one removed, a directory replaced, the initramfs gone,
+    as a Containerfile's RUN leaves them), read from an OCI archive: the image's dracut makes the initramfs, the
+    whiteouts hold, and the VM boots into the deployment."""
+    labels = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{image.top / 'oci'}:latest"], capture_output=True,
+                                       text=True, check=True).stdout)["Labels"]
+    kver = labels["ostree.linux"]
+    derived = image.top / "derived"
+    _add_layer(image.top / "oci", derived, {
+        "usr/bin/dm-derived": b"#!/bin/sh\necho DM-DERIVED-$(id -u)\n",
+        "usr/bin/.wh.tree": b"",
+        "usr/share/doc/tree/": b"",
+        "usr/share/doc/tree/.wh..wh..opq": b"",
+        "usr/share/doc/tree/derived": b"derived\n",
+        f"usr/lib/modules/{kver}/.wh.initramfs.img": b"",
+    }, "derived")
+    archive = image.top / "derived.tar"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{derived}:derived", f"oci-archive:{archive}:derived"],
+                   check=True)
+    built = image.json("--bootc-from", f"oci-archive:{archive}", "--bootc-image", str(image.top / "derived.qcow2"))
+    assert "bootc-dracut" in built["durations"], built["durations"]  # type: ignore[operator]
+    assert built["bootc"]["commit"] != image.bootc("commit")["commit"]  # type: ignore[index]
+    process = subprocess.Popen(image.dm.command("--bootc-run", str(image.top / "derived.qcow2")), env=image.dm.env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    transcript: list[str] = []
+    try:
+        console = SerialConsole(process, transcript)
+        console.login("root", ROOT_PASSWORD, timeout=300)
+        assert console.check("dm-derived") == "DM-DERIVED-0"
+        assert console.run("command -v tree")[0] != 0
+        assert console.check("ls /usr/share/doc/tree") == "derived"
+        assert console.check("ls /usr/lib/modules/*/initramfs.img | wc -l") == "1"
+        assert built["bootc"]["commit"] in console.check("ostree admin status")  # type: ignore[index]
+        console.send("systemctl poweroff")
+    finally:
+        process.kill()
+        process.wait()
+        (image.top / "derived-console.log").write_text("".join(transcript))
 
 
 @pytest.fixture(scope="module")
