@@ -100,8 +100,8 @@ def planned_changes(lines: Sequence[str]) -> list[str]:
 
 
 def installed_packages_command() -> list[str]:
-    """List installed packages for installed-pkgs.log."""
-    return ["dpkg-query", "--show", "--showformat=${binary:Package} ${Version}\\n"]
+    """List installed packages for installed-pkgs.log (the first two fields) and result.json (all three)."""
+    return ["dpkg-query", "--show", "--showformat=${binary:Package} ${Version} ${Architecture}\\n"]
 
 
 def explain_failure(lines: Sequence[str]) -> str:

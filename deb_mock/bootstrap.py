@@ -22,21 +22,28 @@ APT_CONF_NAME = "90deb-mock"
 
 
 def apt_options(config: Config) -> list[str]:
-    """apt configuration lines shared by the bootstrap and the root's apt.conf.d."""
-    options = [
+    """apt configuration lines shared by the bootstrap and the root's apt.conf.d.
+
+    Not the proxy: it belongs to the builder, not to the base (builders behind
+    different proxies share root caches). The bootstrap gets it as an option,
+    every later apt run as ``http_proxy`` in its environment
+    (RootServices.sandbox_spec), and the base keeps no copy.
+    """
+    return [
         'APT::Install-Recommends "false"',
         'Acquire::Languages "none"',
         'Dpkg::Use-Pty "false"',
     ]
-    if config.apt_proxy:
-        options.append(f'Acquire::http::Proxy "{config.apt_proxy}"')
-    return options
+
+
+#: the apt option that carries ``apt_proxy`` into the bootstrap (and is taken out of the base after it)
+PROXY_OPTION = "Acquire::http::Proxy"
 
 
 #: bump when what init does to a fresh base changes (it invalidates root caches)
 PREPARE_VERSION = 1
 #: the config keys that shape a bootstrapped base; a root cache is keyed by their digest
-BOOTSTRAP_KEYS = ("suite", "architecture", "variant", "components", "mirror", "apt_proxy", "apt_options",
+BOOTSTRAP_KEYS = ("suite", "architecture", "variant", "components", "mirror", "apt_options",
                   "packages", "deb_src", "extra_sources", "keyrings", "build_user", "build_uid")
 
 
@@ -63,7 +70,8 @@ def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) 
     if config.packages:
         argv.append(f"--include={','.join(config.packages)}")
     argv += [f"--keyring={keyring}" for keyring in config.keyrings]
-    argv += [f"--aptopt={option}" for option in apt_options(config) if "Proxy" in option]
+    if config.apt_proxy:
+        argv.append(f'--aptopt={PROXY_OPTION} "{config.apt_proxy}"')
     for option in config.apt_options:
         key, _, value = option.partition("=")
         argv.append(f'--aptopt={key} "{value}"')
@@ -136,18 +144,18 @@ def write_in_tree(tree: Path, relative: str, content: str, mode: int = 0o644) ->
         handle.write(content)
 
 
-def restrict_in_tree(tree: Path, relative: str) -> None:
-    """Make an existing file of a fresh base readable by root only (it holds credentials); never via a link."""
+def drop_proxy_in_tree(tree: Path, relative: str) -> None:
+    """Take the proxy line out of a fresh base's apt configuration (it may hold credentials, and the base
+    is shared with builders behind other proxies); never through a link."""
     try:
         fd = os.open(tree / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
     except OSError as exc:
         raise RootError(f"{tree}: refusing to change {relative}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    with os.fdopen(fd, encoding="utf-8") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    write_in_tree(tree, relative, "".join(line for line in lines if PROXY_OPTION not in line))
 
 
 def configure_sources(tree: Path, config: Config) -> None:
@@ -170,7 +178,6 @@ def configure_sources(tree: Path, config: Config) -> None:
     if config.extra_sources:
         text = "\n".join(config.extra_sources) + "\n"
         write_in_tree(tree, "etc/apt/sources.list.d/deb-mock-extra.list", text, 0o600 if "@" in text else 0o644)
-    write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)),
-                  0o600 if config.apt_proxy else 0o644)
+    write_in_tree(tree, f"etc/apt/apt.conf.d/{APT_CONF_NAME}", "".join(f"{o};\n" for o in apt_options(config)))
     if config.apt_proxy:
-        restrict_in_tree(tree, "etc/apt/apt.conf.d/99mmdebstrap")  # mmdebstrap's copy of --aptopt
+        drop_proxy_in_tree(tree, "etc/apt/apt.conf.d/99mmdebstrap")  # mmdebstrap's copy of --aptopt

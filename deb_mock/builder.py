@@ -230,7 +230,9 @@ class PackageBuilder:
                 stages.in_root("build-deps-failed-commands", context.root_fs, context.build_dir, failing=True)
                 raise
         with services.logs.stage("installed-packages"):
-            services.write_installed_packages(context.root_fs, context.resultdir)
+            packages = services.write_installed_packages(context.root_fs, context.resultdir)
+        if packages is not None:  # what the build ran on, for the engine that drives deb-mock (Koji's buildroot list)
+            services.result.extra["root_packages"] = packages
         with services.logs.stage("unpack"):
             self._unpack(context)
             self._add_binary_only_entry(context)

@@ -93,14 +93,9 @@ def _read_file(dir_fd: int) -> bytes | None:
         return handle.read()
 
 
-def installed_lines(status: bytes, native_arch: str) -> list[str]:
-    """``${binary:Package} ${Version}`` of every package dpkg knows as present, sorted.
-
-    binary:Package carries ``:ARCH`` for Multi-Arch: same packages and for
-    those of another architecture than the native one (not ``all``), as dpkg
-    prints it.
-    """
-    lines = []
+def installed_packages(status: bytes) -> list[dict[str, str]]:
+    """Every package dpkg knows as present: name, version, architecture (result.json's ``root_packages``)."""
+    packages = []
     for stanza in status.decode("utf-8", "replace").split("\n\n"):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
@@ -110,8 +105,21 @@ def installed_lines(status: bytes, native_arch: str) -> list[str]:
         name, state = fields.get("Package"), fields.get("Status", "").split()
         if not name or len(state) != 3 or state[2] == "not-installed":
             continue
-        arch = fields.get("Architecture", "")
-        qualified = fields.get("Multi-Arch") == "same" or arch not in ("all", native_arch, "")
-        version = fields.get("Version", "")
+        packages.append({"name": name, "version": fields.get("Version", ""),
+                         "architecture": fields.get("Architecture", ""), "multi_arch": fields.get("Multi-Arch", "")})
+    return sorted(packages, key=lambda p: (p["name"], p["architecture"]))
+
+
+def installed_lines(packages: list[dict[str, str]], native_arch: str) -> list[str]:
+    """``${binary:Package} ${Version}`` of each package, sorted, as dpkg-query prints them.
+
+    binary:Package carries ``:ARCH`` for Multi-Arch: same packages and for
+    those of another architecture than the native one (not ``all``), as dpkg
+    prints it.
+    """
+    lines = []
+    for package in packages:
+        name, arch, version = package["name"], package["architecture"], package["version"]
+        qualified = package.get("multi_arch") == "same" or arch not in ("all", native_arch, "")
         lines.append(f"{name}:{arch} {version}" if qualified else f"{name} {version}")
     return sorted(lines)

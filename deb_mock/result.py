@@ -2,7 +2,8 @@
 
 Build systems read this instead of scraping logs, so its keys are stable:
 status, exit_code, root, mode, durations, artifacts (path, size, sha256),
-config_digest, resultdir, and error when the run failed.
+config_digest, resultdir, and error and failure (package or infrastructure)
+when the run failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 from deb_mock.digests import file_digest
 from deb_mock.errors import DebMockError, ExitCode
 from deb_mock.fileio import write_atomic
+
+#: exit statuses that are the package's doing: its build failed, its build dependencies cannot be met, its
+#: source is broken, its checks (lintian, autopkgtest, piuparts) failed
+PACKAGE_FAILURES = frozenset({ExitCode.BUILD, ExitCode.APT, ExitCode.PACKAGE, ExitCode.CHECKS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +62,14 @@ class RunResult:
     def status(self) -> str:
         return "success" if self.exit_code == 0 else "failure"
 
+    @property
+    def failure(self) -> str | None:
+        """Whose the failure is, for an engine that retries: ``package`` (it fails the same anywhere) or
+        ``infrastructure`` (the builder, the network, the run's input: another try or another builder)."""
+        if self.exit_code == 0:
+            return None
+        return "package" if self.exit_code in PACKAGE_FAILURES else "infrastructure"
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "status": self.status,
@@ -70,6 +83,8 @@ class RunResult:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.failure is not None:
+            data["failure"] = self.failure
         data.update(self.extra)
         return data
 

@@ -212,14 +212,17 @@ class RootServices:
         plugin_mounts = [m for ms in self.hook.debmock_mounts(root=self, purpose=purpose) for m in ms]
         uid = self.config.build_uid if unpriv else 0
         tmpfs_tmp = self.config.sandbox.tmpfs_tmp
+        network = self.network_for(purpose) if network is None else network
+        proxy = {"http_proxy": self.config.apt_proxy} if self.config.apt_proxy and network and \
+            purpose == Purpose.APT else {}  # apt takes it when no Acquire::http::Proxy is set: every apt run
         return SandboxSpec(
             argv=tuple(argv),
             root=root_fs or self.store.overlay(),
-            env={**self.root_environment(unpriv), **(env or {})},
+            env={**self.root_environment(unpriv), **proxy, **(env or {})},
             cwd=cwd,
             uid=uid,
             gid=uid,
-            network=self.network_for(purpose) if network is None else network,
+            network=network,
             hostname=self.config.sandbox.hostname,
             mounts=(*plugin_mounts, *mounts),
             sys=self.config.sandbox.sys,
@@ -432,25 +435,32 @@ class RootServices:
         finally:
             remove_tree(stage)
 
-    def write_installed_packages(self, root_fs: RootFs | None = None, resultdir: Path | None = None) -> None:
+    def write_installed_packages(self, root_fs: RootFs | None = None,
+                                 resultdir: Path | None = None) -> list[dict[str, str]] | None:
         """installed-pkgs.log: every package of the root (or of ``root_fs``) with its version.
 
         Read from dpkg's database in the layers (no sandbox entry) when that
-        is certain, else asked of dpkg-query in the root.
+        is certain, else asked of dpkg-query in the root. Returns the packages
+        (name, version, architecture) for result.json; None if none could be read.
         """
         target = (resultdir or self.resultdir) / "installed-pkgs.log"
         overlay = root_fs if root_fs is not None else self.store.overlay()
+        packages: list[dict[str, str]] | None = None
         if isinstance(overlay, OverlayRoot):
             status = dpkg_status.read_status([overlay.upper, *overlay.lowers])
             if status is not None:
-                lines = dpkg_status.installed_lines(status, self.config.architecture)
-                target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                return
-        collector = LineCollector()
-        returncode = self.run_in_root(apt.installed_packages_command(), purpose=Purpose.QUERY,
-                                      sink=collector, network=False, root_fs=root_fs)
-        if returncode != 0:
-            self.console.warn("could not list the installed packages: " + " ".join(collector.lines[-3:]))
-            return
-        lines = sorted(line for line in collector.lines if line.strip())
+                packages = dpkg_status.installed_packages(status)
+                lines = dpkg_status.installed_lines(packages, self.config.architecture)
+        if packages is None:
+            collector = LineCollector()
+            returncode = self.run_in_root(apt.installed_packages_command(), purpose=Purpose.QUERY,
+                                          sink=collector, network=False, root_fs=root_fs)
+            if returncode != 0:
+                self.console.warn("could not list the installed packages: " + " ".join(collector.lines[-3:]))
+                return None
+            fields = sorted(line.split() for line in collector.lines if len(line.split()) == 3)
+            lines = [f"{name} {version}" for name, version, _arch in fields]
+            packages = [{"name": name.partition(":")[0], "version": version, "architecture": arch}
+                        for name, version, arch in fields]
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return [{key: p[key] for key in ("name", "version", "architecture")} for p in packages]

@@ -48,6 +48,11 @@ def test_rebuild_hello_is_complete_and_reproducible(dm: DebMock, trixie: dict[st
         assert (first / log).is_file(), log
     assert "dpkg-buildpackage" in (first / "build.log").read_text()
     assert "debhelper" in (first / "installed-pkgs.log").read_text()
+    # the build root's packages for the engine driving deb-mock, as installed-pkgs.log lists them
+    packages = {p["name"]: p for p in result["root_packages"]}  # type: ignore[union-attr]
+    assert packages["debhelper"]["architecture"] == "all" and packages["libc6"]["architecture"] == "amd64"
+    assert f"debhelper {packages['debhelper']['version']}" in (first / "installed-pkgs.log").read_text().splitlines()
+    assert len(packages) == len((first / "installed-pkgs.log").read_text().splitlines())
     assert "lintian exit status" in (first / "lintian.log").read_text()
     assert {"build-deps", "unpack", "build", "results"} <= set(result["durations"])  # type: ignore[arg-type]
     # the root itself is untouched by a clean build
@@ -94,7 +99,7 @@ def test_failed_build_exits_10_and_keeps_the_logs(dm: DebMock, trixie: dict[str,
     scanned = out / "chroot_scan" / "build" / "reproducible-path" / "dm-fails-1.0" / "config.log"
     assert scanned.read_text() == "checking for a compiler\n"
     data = json.loads((out / "result.json").read_text())
-    assert data["status"] == "failure" and data["exit_code"] == 10
+    assert data["status"] == "failure" and data["exit_code"] == 10 and data["failure"] == "package"
 
 
 def test_unsatisfiable_build_depends_exit_30(dm: DebMock, trixie: dict[str, object], sources: Path,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -51,6 +56,58 @@ def test_init_from_root_cache_needs_no_network(dm: DebMock, trixie: dict[str, ob
     again = dm.json(*U, "--offline", "--init")
     assert again["exit_code"] == 0 and "bootstrap" not in again["durations"]  # type: ignore[operator]
     dm.ok(*U, "--scrub=chroot")
+
+
+class _CountingProxy(http.server.BaseHTTPRequestHandler):
+    """A forward HTTP proxy on loopback (what apt-cacher-ng is to apt), counting what apt asks of it."""
+
+    protocol_version = "HTTP/1.1"
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).requests.append(self.path)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("if-modified-since", "range", "if-range")}
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    urllib.request.Request(self.path, headers=headers), timeout=60) as upstream:
+                status, reply, body = upstream.status, upstream.headers, upstream.read()
+        except urllib.error.HTTPError as exc:
+            status, reply, body = exc.code, exc.headers, exc.read()
+        self.send_response(status)
+        for key in ("Content-Type", "Last-Modified", "Content-Range"):
+            if reply.get(key):
+                self.send_header(key, reply[key])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def test_a_proxy_reaches_every_apt_run_and_shares_the_root_cache(dm: DebMock, trixie: dict[str, object],
+                                                                tmp_path: Path) -> None:
+    """apt_proxy is the builder's, not the base's: the root cache made without it is restored (no bootstrap),
+    the base holds no proxy setting, and apt's runs after the bootstrap go through the proxy."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = tmp_path / "proxied.yaml"
+        config.write_text(f"templates: [trixie-amd64]\nname: trixie-amd64\n"
+                          f"apt_proxy: http://127.0.0.1:{server.server_address[1]}\n")
+        P = ("-r", str(config), "--uniqueext", "proxied")
+        init = dm.json(*P, "--init")
+        assert init["exit_code"] == 0, init
+        assert "restore" in init["durations"] and "bootstrap" not in init["durations"]  # type: ignore[operator]
+        assert dm.ok(*P, "--chroot", "grep -rl Proxy /etc/apt/ || echo none").stdout.strip() == "none"
+        before = len(_CountingProxy.requests)
+        dm.ok(*P, "--update")
+        asked = _CountingProxy.requests[before:]
+        assert any("/dists/" in path for path in asked), asked  # apt-get update went through the proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        dm.ok("-r", str(tmp_path / "proxied.yaml"), "--uniqueext", "proxied", "--scrub=chroot")
 
 
 def test_corrupted_root_cache_is_detected_and_rebuilt(dm: DebMock, trixie: dict[str, object]) -> None:
@@ -239,8 +296,12 @@ def test_tmpfs_upper_builds_in_ram_without_a_host_mount(dm: DebMock, trixie: dic
                        "--resultdir", str(tmp_path / "out"), "--rebuild", str(dsc))
     scratch = dm.root_dir("trixie-amd64") / "scratch"
     seen_tmpfs = ""
+    streamed = False
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
+        # build.log grows while the build runs: a worker can follow it (the build sleeps after its head)
+        log = tmp_path / "out" / "build.log"
+        streamed = streamed or (log.is_file() and "head -c 1000000" in log.read_text(errors="replace"))
         for entry in Path("/proc").iterdir():
             try:
                 if entry.name.isdigit() and b"#session" in (entry / "cmdline").read_bytes():
@@ -254,6 +315,7 @@ def test_tmpfs_upper_builds_in_ram_without_a_host_mount(dm: DebMock, trixie: dic
         time.sleep(0.2)
     assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
     assert "size=3145728k" in seen_tmpfs, seen_tmpfs
+    assert streamed, "build.log was not written while the build ran"
     assert Path("/proc/self/mounts").read_text() == before
     assert (tmp_path / "out" / "dm-ram_1.0_all.deb").is_file()
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_keeper(p)]

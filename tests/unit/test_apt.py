@@ -56,7 +56,7 @@ def test_installed_packages_command() -> None:
     assert apt.installed_packages_command() == [
         "dpkg-query",
         "--show",
-        "--showformat=${binary:Package} ${Version}\\n",
+        "--showformat=${binary:Package} ${Version} ${Architecture}\\n",
     ]
 
 

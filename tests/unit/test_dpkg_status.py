@@ -20,7 +20,10 @@ def test_the_lines_are_dpkg_querys_for_this_hosts_own_database() -> None:
     expected = subprocess.run([dpkg_query, "--show", "--showformat=${binary:Package} ${Version}\\n"],
                               capture_output=True, text=True, check=True).stdout.splitlines()
     status = Path("/var/lib/dpkg/status").read_bytes()
-    assert dpkg_status.installed_lines(status, native.strip()) == sorted(line for line in expected if line.strip())
+    packages = dpkg_status.installed_packages(status)
+    assert dpkg_status.installed_lines(packages, native.strip()) == sorted(line for line in expected if line.strip())
+    assert {"name": "dpkg", "architecture": native.strip()}.items() <= next(
+        p for p in packages if p["name"] == "dpkg").items()
 
 
 def _layer(top: Path, name: str, status: str | None = None) -> Path:
@@ -56,7 +59,8 @@ def test_multi_arch_same_and_foreign_packages_are_qualified() -> None:
               "Package: d\nStatus: deinstall ok not-installed\nArchitecture: all\n\n"
               "Package: e\nStatus: deinstall ok config-files\nArchitecture: all\nVersion: 5\n"
               " continued: line\n").encode()
-    assert dpkg_status.installed_lines(status, "amd64") == ["a 1", "b:amd64 2", "c:arm64 3", "e 5"]
+    assert dpkg_status.installed_lines(dpkg_status.installed_packages(status), "amd64") == [
+        "a 1", "b:amd64 2", "c:arm64 3", "e 5"]
 
 
 def test_an_opaque_directory_hides_the_layers_below(tmp_path: Path) -> None:

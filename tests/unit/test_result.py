@@ -85,3 +85,12 @@ def test_write_is_atomic(tmp_path: Path) -> None:
     assert target.read_text().endswith("\n")
     assert target.stat().st_ino != inode_before  # replaced by a rename
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+@pytest.mark.parametrize("code, failure", [(0, None), (10, "package"), (30, "package"), (40, "package"),
+                                           (12, "package"), (20, "infrastructure"), (60, "infrastructure"),
+                                           (90, "infrastructure"), (7, "infrastructure"), (3, "infrastructure")])
+def test_a_failure_says_whose_it_is(code: int, failure: str | None) -> None:
+    data = RunResult(mode="rebuild", exit_code=code).to_dict()
+    assert data.get("failure") == failure
+    assert ("failure" in data) == (code != 0)

@@ -127,3 +127,14 @@ def test_lists_are_stale_after_max_age_and_never_offline(tmp_path: Path) -> None
 def test_require_initialized_without_an_initializer_is_a_root_error(tmp_path: Path) -> None:
     with pytest.raises(RootError, match="not initialised"):
         _services(tmp_path).require_initialized()
+
+
+def test_the_proxy_reaches_every_apt_run_and_nothing_else(tmp_path: Path) -> None:
+    services = _services(tmp_path, apt_proxy="http://127.0.0.1:3142")
+    assert services.sandbox_spec(["apt-get", "update"], purpose=Purpose.APT).env["http_proxy"] == \
+        "http://127.0.0.1:3142"
+    for purpose in (Purpose.BUILD, Purpose.CHROOT, Purpose.HELPER):
+        assert "http_proxy" not in services.sandbox_spec(["true"], purpose=purpose).env, purpose
+    assert "http_proxy" not in _services(tmp_path).sandbox_spec(["true"], purpose=Purpose.APT).env
+    offline = _services(tmp_path, apt_proxy="http://127.0.0.1:3142", offline=True)
+    assert "http_proxy" not in offline.sandbox_spec(["true"], purpose=Purpose.APT).env
