@@ -107,6 +107,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     opt("--isolation", choices=("auto", "root", "rootless"),
         help="root mode, or rootless in a user namespace with subordinate ids (default: config, auto)")
     opt("--offline", action="store_true", help="no network at all (apt uses what the root has)")
+    opt("--remote-cache", metavar="URL",
+        help="share root caches through an OCI registry: oci://HOST[:PORT]/PATH (config remote_cache.url)")
+    opt("--remote-cache-push", action="store_true",
+        help="push the root caches this run makes to the remote cache (config remote_cache.push)")
     opt("--enable-network", action="store_true", help="give --chroot/--shell and the build the host's network")
     opt("--unpriv", action="store_true", help="run --chroot/--shell as the unprivileged build user")
     opt("--cwd", metavar="DIR", help="working directory in the root for --chroot/--shell")
@@ -262,6 +266,10 @@ def overrides_from(args: argparse.Namespace) -> list[Override]:
         result.append(Override(f"plugins.{name}.enabled", False, f"--disable-plugin {name}"))
     if args.offline:
         result.append(Override("offline", True, "--offline"))
+    if args.remote_cache:
+        result.append(Override("remote_cache.url", args.remote_cache, "--remote-cache"))
+    if args.remote_cache_push:
+        result.append(Override("remote_cache.push", True, "--remote-cache-push"))
     return result
 
 

@@ -7,6 +7,10 @@ written atomically (temporary file, fsync, rename) with its sha256 beside it;
 a truncated or corrupted tarball is detected by that digest, reported,
 discarded and rebuilt. The lock is held only while a tarball is written or
 read, never for a whole build.
+
+With ``remote_cache`` (deb_mock.remote_cache), a local miss first asks the
+registry, and a builder allowed to push sends each tarball it saves: the
+second builder of a farm restores what the first one bootstrapped.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from deb_mock.bootstrap import bootstrap_digest
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
 from deb_mock.fileio import TEMP_INFIX, temp_name, write_atomic
+from deb_mock.remote_cache import Location, Registry, RemoteCacheUnavailable, tag_for
 
 if TYPE_CHECKING:
     from deb_mock.services import RootServices
@@ -113,7 +118,7 @@ def _entry(root: RootServices) -> tuple[Path, Path, Path, str]:
 def debmock_root_restore(root: RootServices, target: Path) -> str | None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     tarball, meta_path, lock, compression = _entry(root)
-    if not meta_path.exists():
+    if not meta_path.exists() and not _pull(root, tarball, meta_path, lock, compression):
         return None
     with cache_lock(root, lock, exclusive=False) as fd:
         try:
@@ -144,6 +149,58 @@ def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
     fcntl.flock(fd, fcntl.LOCK_EX)
     for path in (meta_path, tarball):
         path.unlink(missing_ok=True)
+
+
+def _registry(root: RootServices) -> Registry | None:
+    """The remote cache tier for root caches, if one is configured (and the run may use the network)."""
+    remote = root.config.remote_cache
+    if not remote.url or "root" not in remote.kinds or root.config.offline:
+        return None
+    return Registry(Location.parse(remote.url), Path(remote.credentials) if remote.credentials else None)
+
+
+def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compression: str) -> bool:
+    """On a local miss: the entry from the registry into the local cache (digest checked, atomic); False if none."""
+    registry = _registry(root)
+    if registry is None:
+        return False
+    tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
+    with cache_lock(root, lock, exclusive=True), root.logs.stage("remote-cache-pull"):
+        if meta_path.exists():
+            return True  # a concurrent run of the same config pulled or made it meanwhile
+        tarball.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            record = registry.fetch(tag, tarball)
+        except RemoteCacheUnavailable as exc:
+            root.console.warn(f"remote cache: {exc}; bootstrapping locally")
+            return False
+        if record is None:
+            root.logs.write_root_log(f"deb-mock: {registry.location} has no {tag}")
+            return False
+        if record.get("sha256") != file_digest(tarball) or record.get("key") != bootstrap_digest(root.config):
+            tarball.unlink(missing_ok=True)
+            root.console.warn(f"remote cache: {tag} does not describe its tarball; bootstrapping locally")
+            return False
+        write_atomic(meta_path, json.dumps({**record, "size": tarball.stat().st_size}, indent=2))
+    root.result.extra["remote_cache"] = {"pulled": tag, "bytes": tarball.stat().st_size}
+    root.logs.write_root_log(f"deb-mock: pulled the root cache {tag} from {registry.location}")
+    return True
+
+
+def _push(root: RootServices, tarball: Path, meta: dict[str, object], digest: str, compression: str) -> None:
+    """After a local save: the entry to the registry when this builder may push (a failure is a warning)."""
+    registry = _registry(root)
+    if registry is None or not root.config.remote_cache.push:
+        return
+    tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
+    with root.logs.stage("remote-cache-push"):
+        try:
+            wrote = registry.publish(tag, meta, tarball, digest)
+        except RemoteCacheUnavailable as exc:
+            root.console.warn(f"remote cache: pushing {tag} failed: {exc}")
+            return
+    root.result.extra["remote_cache"] = {"pushed": tag if wrote else None, "bytes": tarball.stat().st_size if wrote
+                                         else 0}
 
 
 @hookimpl
@@ -182,6 +239,7 @@ def _save(root: RootServices) -> None:
                 "architecture": root.config.architecture}
         write_atomic(meta_path, json.dumps(meta, indent=2))
     root.store.update_base_info(content_id=digest)
+    _push(root, tarball, meta, digest, compression)
 
 
 @hookimpl

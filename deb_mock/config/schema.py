@@ -44,6 +44,20 @@ class SandboxConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RemoteCacheConfig:
+    """A registry that builders share caches through (see deb-mock(1), REMOTE CACHE)."""
+
+    #: oci://HOST[:PORT]/PATH of a repository in an OCI registry; empty: no remote cache
+    url: str | None = None
+    #: push what this builder makes (only trusted builders should)
+    push: bool = False
+    #: which caches go through the registry: "root" (the root caches)
+    kinds: tuple[Literal["root"], ...] = ("root",)
+    #: a file with "user:password" for the registry's basic authentication
+    credentials: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class HooksConfig:
     """Commands at sbuild's stages of a build, and a pbuilder hook directory (see deb-mock(1) STAGE COMMANDS).
 
@@ -170,6 +184,8 @@ class Config:
     hooks: HooksConfig = dataclasses.field(default_factory=HooksConfig)
     #: sandbox settings
     sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
+    #: a remote cache tier in an OCI registry
+    remote_cache: RemoteCacheConfig = dataclasses.field(default_factory=RemoteCacheConfig)
     #: per-plugin settings, checked against each plugin's own dataclass
     plugins: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -1,0 +1,264 @@
+"""A remote cache tier in an OCI registry: what one builder prepared, the next one pulls instead of making.
+
+Entries are OCI artifacts with deb-mock's own media types (never runnable
+images): a manifest whose config blob is the entry's record (JSON) and
+whose one layer is the entry's tarball, tagged ``<kind>-<key>``. The
+client speaks the OCI distribution API over the standard library's
+http.client: the API needed is five requests (HEAD, GET and PUT of a
+manifest, GET and HEAD of a blob, the two-step blob upload), and a library
+for it would bring more than it saves; the stdlib also keeps it out of
+every run that has no remote cache (it is imported only when one is set).
+
+Pulls stream into a temporary file beside the local entry, check the
+blob's sha256 before the caller extracts anything, and appear atomically
+(rename). Pushes send only blobs the registry lacks (HEAD first), and a tag
+that exists already is left as it is (the first writer wins; a racing
+writer's manifest is as valid, since both describe the same key). Every
+failure of the registry (down, slow, an error status, a corrupt blob) is a
+:class:`RemoteCacheUnavailable` that callers turn into a warning and the
+local path.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from deb_mock.errors import ConfigError
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+#: deb-mock's own media types: registries store them, container engines refuse to run them
+MEDIA_RECORD = "application/vnd.deb-mock.cache.record.v1+json"
+MEDIA_TARBALL = "application/vnd.deb-mock.cache.tarball.v1"
+ARTIFACT_TYPE = "application/vnd.deb-mock.cache.v1"
+KINDS = ("root",)
+#: seconds to wait for the registry to answer (connect, each read): a slow registry is a miss, not a hang
+TIMEOUT = 30.0
+CHUNK = 1 << 20
+_URL = re.compile(r"oci://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>\d{1,5}))?"
+                  r"/(?P<path>[a-z0-9]+(?:[._/-][a-z0-9]+)*)")
+
+
+class RemoteCacheUnavailable(Exception):
+    """The registry could not serve or take an entry: the caller warns and goes on locally."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """``oci://HOST[:PORT]/PATH``: a repository in a registry (http on loopback, https elsewhere)."""
+
+    host: str
+    port: int
+    repository: str
+
+    @classmethod
+    def parse(cls, url: str) -> Location:
+        match = _URL.fullmatch(url)
+        if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
+            raise ConfigError(f"'{url}' is not oci://HOST[:PORT]/PATH (a lower-case repository path)")
+        host = match.group("host").strip("[]")
+        return cls(host, int(match.group("port") or (80 if _is_loopback(host) else 443)), match.group("path"))
+
+    @property
+    def secure(self) -> bool:
+        return not _is_loopback(self.host)
+
+    def __str__(self) -> str:
+        return f"oci://{self.host}:{self.port}/{self.repository}"
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def tag_for(kind: str, key: str) -> str:
+    """The tag of an entry: ``root-<digest>`` (tags allow 128 characters of [A-Za-z0-9_.-])."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{kind}-{key}")[:128]
+
+
+class Registry:
+    """One repository of an OCI registry."""
+
+    def __init__(self, location: Location, credentials: Path | None = None, timeout: float = TIMEOUT) -> None:
+        self.location = location
+        self.timeout = timeout
+        self.auth = _basic_auth(credentials) if credentials else None
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                 redirects: int = 3) -> tuple[Any, Any]:
+        """One request: the open response and its connection (the caller reads, then closes the connection).
+
+        Network errors are unavailability."""
+        import http.client
+        import urllib.parse
+
+        host, port, target = self.location.host, self.location.port, path
+        for _ in range(redirects + 1):
+            cls = http.client.HTTPSConnection if self.location.secure or port == 443 else http.client.HTTPConnection
+            connection = cls(host, port, timeout=self.timeout)
+            sent = dict(headers or {})
+            if self.auth and host == self.location.host:
+                sent["Authorization"] = self.auth
+            try:
+                connection.request(method, target, body=body, headers=sent)
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise RemoteCacheUnavailable(f"{self.location}: {exc}") from None
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                moved = urllib.parse.urljoin(f"http://{host}:{port}{target}", response.getheader("Location"))
+                response.read()
+                connection.close()
+                parsed = urllib.parse.urlsplit(moved)
+                host, port = parsed.hostname or host, parsed.port or (443 if parsed.scheme == "https" else 80)
+                target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+                continue
+            return response, connection
+        raise RemoteCacheUnavailable(f"{self.location}: too many redirects for {path}")
+
+    def _call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+              ok: tuple[int, ...] = (200,)) -> tuple[int, bytes, Any]:
+        response, connection = self._request(method, path, body, headers)
+        try:
+            data = response.read()
+        except OSError as exc:
+            raise RemoteCacheUnavailable(f"{self.location}: {exc}") from None
+        finally:
+            connection.close()
+        if response.status not in ok:
+            raise RemoteCacheUnavailable(f"{self.location}: {method} {path}: HTTP {response.status} "
+                                         f"{data[:200].decode('utf-8', 'replace')}")
+        return response.status, data, response
+
+    def _path(self, what: str, name: str) -> str:
+        return f"/v2/{self.location.repository}/{what}/{name}"
+
+    # -- entries ---------------------------------------------------------------------------------
+
+    def manifest(self, tag: str) -> dict[str, Any] | None:
+        """The entry's manifest, None when the registry has no such tag."""
+        status, data, _ = self._call("GET", self._path("manifests", tag), headers={"Accept": MEDIA_MANIFEST},
+                                     ok=(200, 404))
+        if status == 404:
+            return None
+        try:
+            manifest = json.loads(data)
+        except ValueError:
+            raise RemoteCacheUnavailable(f"{self.location}: the manifest of {tag} is not JSON") from None
+        layers, config = manifest.get("layers"), manifest.get("config")
+        if not (isinstance(layers, list) and len(layers) == 1 and isinstance(config, dict)
+                and config.get("mediaType") == MEDIA_RECORD and layers[0].get("mediaType") == MEDIA_TARBALL):
+            raise RemoteCacheUnavailable(f"{self.location}: {tag} is not a deb-mock cache entry")
+        return dict(manifest)
+
+    def fetch(self, tag: str, tarball: Path) -> dict[str, Any] | None:
+        """Pull the entry ``tag``: its tarball to ``tarball`` (atomically, digest checked) and its record.
+
+        None when the registry has no such entry.
+        """
+        manifest = self.manifest(tag)
+        if manifest is None:
+            return None
+        record_data = self._blob_bytes(manifest["config"]["digest"])
+        layer = manifest["layers"][0]
+        partial = tarball.with_name(f".{tarball.name}.pull-{os.getpid()}")
+        try:
+            self._blob_to_file(str(layer["digest"]), int(layer["size"]), partial)
+            os.replace(partial, tarball)
+        finally:
+            partial.unlink(missing_ok=True)
+        record = json.loads(record_data)
+        if not isinstance(record, dict):
+            raise RemoteCacheUnavailable(f"{self.location}: the record of {tag} is not a JSON object")
+        return dict(record)
+
+    def publish(self, tag: str, record: dict[str, Any], tarball: Path, digest: str) -> bool:
+        """Push the entry unless the tag exists; True when this call wrote it."""
+        if self.manifest(tag) is not None:
+            return False
+        record_data = json.dumps(record, sort_keys=True).encode()
+        record_digest = "sha256:" + hashlib.sha256(record_data).hexdigest()
+        layer_digest = f"sha256:{digest}"
+        for blob_digest, source in ((record_digest, record_data), (layer_digest, tarball)):
+            status, _, _ = self._call("HEAD", self._path("blobs", blob_digest), ok=(200, 404))
+            if status == 404:
+                self._upload(blob_digest, source)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
+            "config": {"mediaType": MEDIA_RECORD, "digest": record_digest, "size": len(record_data)},
+            "layers": [{"mediaType": MEDIA_TARBALL, "digest": layer_digest, "size": tarball.stat().st_size}],
+            "annotations": {"org.opencontainers.image.title": tag},
+        }
+        self._call("PUT", self._path("manifests", tag), body=json.dumps(manifest, sort_keys=True).encode(),
+                   headers={"Content-Type": MEDIA_MANIFEST}, ok=(201,))
+        return True
+
+    # -- blobs -----------------------------------------------------------------------------------
+
+    def _blob_bytes(self, digest: str) -> bytes:
+        _, data, _ = self._call("GET", self._path("blobs", digest))
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RemoteCacheUnavailable(f"{self.location}: blob {digest} does not match its digest")
+        return data
+
+    def _blob_to_file(self, digest: str, size: int, target: Path) -> None:
+        """Stream a blob into ``target``, hashing as it comes; a mismatch is unavailability (nothing kept)."""
+        response, connection = self._request("GET", self._path("blobs", digest))
+        hasher = hashlib.sha256()
+        written = 0
+        try:
+            if response.status != 200:
+                raise RemoteCacheUnavailable(f"{self.location}: GET blob {digest}: HTTP {response.status}")
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                while chunk := response.read(CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    written += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise RemoteCacheUnavailable(f"{self.location}: reading blob {digest}: {exc}") from None
+        finally:
+            connection.close()
+        if written != size or f"sha256:{hasher.hexdigest()}" != digest:
+            raise RemoteCacheUnavailable(f"{self.location}: blob {digest} is corrupt (its sha256 or size differs)")
+
+    def _upload(self, digest: str, source: bytes | Path) -> None:
+        """The two-step upload: POST for a session, PUT of the whole blob with its digest."""
+        _, _, response = self._call("POST", self._path("blobs", "uploads/"), ok=(202,))
+        location = response.getheader("Location") or ""
+        if not location:
+            raise RemoteCacheUnavailable(f"{self.location}: the registry gave no upload location")
+        import urllib.parse
+
+        parsed = urllib.parse.urlsplit(location)
+        query = parsed.query + ("&" if parsed.query else "") + urllib.parse.urlencode({"digest": digest})
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if isinstance(source, bytes):
+            self._call("PUT", f"{parsed.path}?{query}", body=source, headers=headers, ok=(201,))
+            return
+        with source.open("rb") as body:
+            self._call("PUT", f"{parsed.path}?{query}", body=body, headers=headers, ok=(201,))
+
+
+def _basic_auth(path: Path) -> str:
+    """``user:password`` from the first line of a credentials file (which should be 0600)."""
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError):
+        raise ConfigError(f"remote_cache.credentials: {path}: cannot read a 'user:password' line") from None
+    if ":" not in line:
+        raise ConfigError(f"remote_cache.credentials: {path}: expected 'user:password'")
+    return "Basic " + base64.b64encode(line.encode()).decode()

@@ -1,0 +1,101 @@
+"""The remote cache tier for real: Debian's docker-registry on loopback, two builders with their own caches.
+
+Builder 1 bootstraps and pushes its root cache; builder 2, whose local
+cache is empty, restores from the registry without a bootstrap and gets the
+very same base; a corrupted blob in the registry's storage is a warning and
+a local bootstrap. (A registry that is down or silent: the unit tests, with
+real sockets.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import DebMock
+
+pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A distribution registry on a free loopback port, its storage in tmp_path/registry."""
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry is not installed (.ci/install installs it)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    storage = tmp_path / "registry"
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "docker-registry did not start"
+                time.sleep(0.1)
+        yield f"oci://127.0.0.1:{port}/deb-mock/cache", storage
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _builder(dm: DebMock, tmp_path: Path, name: str, url: str, push: bool) -> tuple[str, ...]:
+    """A builder: its own root and its own local root cache, the shared registry."""
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(f"templates: [trixie-amd64]\nname: trixie-amd64\n"
+                      f"plugins:\n  root_cache:\n    dir: {tmp_path / name / 'root_cache'}\n"
+                      f"remote_cache:\n  url: {url}\n  push: {'true' if push else 'false'}\n")
+    return ("-r", str(config), "--uniqueext", name)
+
+
+def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: tuple[str, Path],
+                                                         tmp_path: Path) -> None:
+    url, storage = registry
+    first = _builder(dm, tmp_path, "farm1", url, push=True)
+    second = _builder(dm, tmp_path, "farm2", url, push=False)
+    third = _builder(dm, tmp_path, "farm3", url, push=False)
+    try:
+        made = dm.json(*first, "--init")
+        assert made["exit_code"] == 0, made
+        assert "bootstrap" in made["durations"] and "remote-cache-push" in made["durations"], made  # type: ignore[operator]
+        pushed = made["remote_cache"]
+        assert pushed["pushed"].startswith("root-") and pushed["bytes"] > 10 << 20, pushed  # type: ignore[index]
+
+        restored = dm.json(*second, "--init")
+        assert restored["exit_code"] == 0, restored
+        durations = restored["durations"]
+        assert "remote-cache-pull" in durations and "bootstrap" not in durations, durations  # type: ignore[operator]
+        assert restored["remote_cache"] == {"pulled": pushed["pushed"], "bytes": pushed["bytes"]}  # type: ignore[index]
+        states = [json.loads((dm.root_dir(f"trixie-amd64-{n}") / "state.json").read_text()) for n in ("farm1", "farm2")]
+        assert states[0]["base"]["content_id"] == states[1]["base"]["content_id"]  # the very same base
+        assert dm.ok(*second, "--chroot", "cat /etc/debian_version").stdout.startswith("13")
+
+        # a blob corrupted in the registry's storage: a warning, a local bootstrap, a working root
+        layer = max((storage / "docker/registry/v2/blobs/sha256").rglob("data"), key=lambda p: p.stat().st_size)
+        data = bytearray(layer.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        layer.write_bytes(bytes(data))
+        fallback = dm.json(*third, "--init")
+        assert fallback["exit_code"] == 0, fallback
+        assert "bootstrap" in fallback["durations"], fallback  # type: ignore[operator]
+        assert "is corrupt" in str(fallback["_stderr"]) and "bootstrapping locally" in str(fallback["_stderr"])
+        assert not [p.name for p in (tmp_path / "farm3" / "root_cache").iterdir() if ".pull-" in p.name]
+
+        malformed = dm.run(*second, "--remote-cache", "http://127.0.0.1/x", "--chroot", "true")
+        assert malformed.returncode == 3 and "remote_cache.url" in malformed.stderr, malformed.stderr
+    finally:
+        for builder in (first, second, third):
+            dm.run(*builder, "--scrub=chroot")
