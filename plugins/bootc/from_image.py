@@ -60,7 +60,7 @@ while [ $# -ge 3 ]; do
     xargs -0 -r -n 1 sh -c '[ ! -d "$1" ] || [ -L "$1" ] || find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +' sh \
         < "$opaque"
     tar --extract --file "$blob" --directory "$tree" --numeric-owner --same-owner --preserve-permissions \
-        --xattrs --xattrs-include='*' --acls --recursive-unlink --exclude='.wh.*'
+        --xattrs --xattrs-include='*' --acls --exclude='.wh.*'
 done
 """
 LIST_SCRIPT = r"""

@@ -325,7 +325,10 @@ def test_a_derived_container_image_boots(image: Image) -> None:
                                        text=True, check=True).stdout)["Labels"]
     kver = labels["ostree.linux"]
     derived = image.top / "derived"
+    # the parents come with their own entries, as podman writes them (they keep what is below)
     _add_layer(image.top / "oci", derived, {
+        "usr/": b"",
+        "usr/bin/": b"",
         "usr/bin/dm-derived": b"#!/bin/sh\necho DM-DERIVED-$(id -u)\n",
         "usr/bin/.wh.tree": b"",
         "usr/share/doc/tree/": b"",
@@ -355,6 +358,34 @@ def test_a_derived_container_image_boots(image: Image) -> None:
         process.kill()
         process.wait()
         (image.top / "derived-console.log").write_text("".join(transcript))
+
+
+def test_an_image_podman_derived_is_read_from_its_store(image: Image) -> None:
+    """A Containerfile FROM the root's image, built by podman (in a store of its own), read as
+    containers-storage: the commit holds what RUN added and lacks what it removed."""
+    podman = shutil.which("podman")
+    assert podman, "podman is not installed (.ci/install installs it)"
+    store = image.top / "podman"
+    context = image.top / "containerfile"
+    context.mkdir()
+    (context / "Containerfile").write_text(
+        f"FROM oci-archive:{image.top / 'image.tar'}:v1\n"
+        "RUN rm /usr/bin/tree && printf '#!/bin/sh\\necho DM-PODMAN\\n' > /usr/bin/dm-podman"
+        " && chmod 755 /usr/bin/dm-podman\n")
+    storage = [f"--root={store}/root", f"--runroot={store}/run", "--storage-driver=overlay"]
+    # chroot isolation: RUN needs no OCI runtime (nor cgroups) on the host
+    subprocess.run([podman, *storage, "build", "--isolation=chroot", "--quiet", "-t", "localhost/dm-derived:latest",
+                    str(context)], check=True, capture_output=True)
+    reference = f"containers-storage:[overlay@{store}/root+{store}/run]localhost/dm-derived:latest"
+    try:
+        built = image.json("--bootc-from", reference, "--bootc-commit", str(image.top / "podman-repo"))
+        commit = str(built["bootc"]["commit"])  # type: ignore[index]
+        repo = f"--repo={image.top / 'podman-repo'}"
+        assert "/usr/bin/dm-podman" in ostree(repo, "ls", commit, "/usr/bin/dm-podman")
+        assert subprocess.run(["ostree", repo, "ls", commit, "/usr/bin/tree"], capture_output=True).returncode != 0
+        assert ostree(repo, "ls", commit, "/usr/bin/bash").split()[-1] == "/usr/bin/bash"
+    finally:
+        subprocess.run([podman, *storage, "system", "reset", "--force"], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
