@@ -20,6 +20,7 @@ from pathlib import Path
 from deb_mock import apt, aptitude_resolver, base_upgrade, build_commands, build_sources, result_checks, signing
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
+from deb_mock.build_deps_remote import RemoteBuildDeps
 from deb_mock.errors import BuildError, ChainPartial, DebMockError, PackageError, UsageError
 from deb_mock.result import Artifact
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, RootFs, with_run_dir
@@ -333,6 +334,9 @@ class PackageBuilder:
         base_id = services.store.base_content_id()
         declared = cache.key(base_id, self._declaration(context, packages), debs)
         context.deps_lease = cache.acquire_alias(declared)
+        remote = RemoteBuildDeps.of(services, cache)
+        if context.deps_lease is None and remote is not None:
+            context.deps_lease = remote.pull(declared)
         key = ""
         if context.deps_lease is None:
             self._add_build_sources(root_fs)
@@ -348,6 +352,8 @@ class PackageBuilder:
             return
         self._install_packages(root_fs, packages, build_dep, source_mounts)
         self._save_build_deps_layer(context, cache, key, declared)
+        if remote is not None and context.deps_lease is not None:
+            remote.push(declared, key, context.deps_lease.layer)
 
     def _build_dep_command(self, source: SourcePackage) -> list[str]:
         """apt-get satisfy of the build relations, or the aptitude resolver's script."""

@@ -28,16 +28,19 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deb_mock.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deb_mock.config.schema import Config
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 #: deb-mock's own media types: registries store them, container engines refuse to run them
 MEDIA_RECORD = "application/vnd.deb-mock.cache.record.v1+json"
 MEDIA_TARBALL = "application/vnd.deb-mock.cache.tarball.v1"
 ARTIFACT_TYPE = "application/vnd.deb-mock.cache.v1"
-KINDS = ("root",)
+KINDS = ("root", "build-deps")
 #: seconds to wait for the registry to answer (connect, each read): a slow registry is a miss, not a hang
 TIMEOUT = 30.0
 CHUNK = 1 << 20
@@ -75,6 +78,14 @@ class Location:
 
 def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def registry_for(config: Config, kind: str) -> Registry | None:
+    """The registry for caches of ``kind`` ("root", "build-deps"), if the config names one and may use it."""
+    remote = config.remote_cache
+    if not remote.url or kind not in remote.kinds or config.offline:
+        return None
+    return Registry(Location.parse(remote.url), Path(remote.credentials) if remote.credentials else None)
 
 
 def tag_for(kind: str, key: str) -> str:

@@ -25,22 +25,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from deb_mock import hookimpl
+from deb_mock import hookimpl, tarballs
 from deb_mock.bootstrap import bootstrap_digest
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
 from deb_mock.fileio import TEMP_INFIX, temp_name, write_atomic
-from deb_mock.remote_cache import Location, Registry, RemoteCacheUnavailable, tag_for
+from deb_mock.remote_cache import RemoteCacheUnavailable, registry_for, tag_for
 
 if TYPE_CHECKING:
     from deb_mock.services import RootServices
 
 PLUGIN_NAME = "root_cache"
-SUFFIX = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
-#: zstd's fast levels: the tarball is written on the critical path of every cold --init, so speed
-#: counts more than size (--fast=4 is faster than -1 for a third more bytes; see the README's benchmarks)
-COMPRESSOR = {"zstd": ["-I", "zstd --fast=4 -T0"], "gzip": ["-I", "gzip -1"], "none": []}
-DECOMPRESSOR = {"zstd": ["-I", "zstd -d -T0"], "gzip": ["-I", "gzip -d"], "none": []}
+SUFFIX = tarballs.SUFFIX
+tar_create_command = tarballs.create_command
+tar_extract_command = tarballs.extract_command
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,18 +66,6 @@ def debmock_scrub_kinds() -> list[str]:
 def cache_dir(root: RootServices) -> Path:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     return Path(settings.dir) if settings.dir else Path(root.config.cache_topdir) / root.config.name / "root_cache"
-
-
-def tar_create_command(base: Path, tarball: Path, compression: str) -> list[str]:
-    """tar of a base tree: numeric owners, xattrs, sorted names, one file system."""
-    return ["tar", "--create", "--file", str(tarball), "--directory", str(base), "--numeric-owner",
-            "--xattrs", "--xattrs-include=*", "--sort=name", "--one-file-system", *COMPRESSOR[compression], "."]
-
-
-def tar_extract_command(tarball: Path, target: Path, compression: str) -> list[str]:
-    """The matching extraction (as root: owners, modes, device nodes, xattrs)."""
-    return ["tar", "--extract", "--file", str(tarball), "--directory", str(target), "--numeric-owner",
-            "--preserve-permissions", "--xattrs", "--xattrs-include=*", *DECOMPRESSOR[compression]]
 
 
 @contextlib.contextmanager
@@ -151,17 +137,9 @@ def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _registry(root: RootServices) -> Registry | None:
-    """The remote cache tier for root caches, if one is configured (and the run may use the network)."""
-    remote = root.config.remote_cache
-    if not remote.url or "root" not in remote.kinds or root.config.offline:
-        return None
-    return Registry(Location.parse(remote.url), Path(remote.credentials) if remote.credentials else None)
-
-
 def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compression: str) -> bool:
     """On a local miss: the entry from the registry into the local cache (digest checked, atomic); False if none."""
-    registry = _registry(root)
+    registry = registry_for(root.config, "root")
     if registry is None:
         return False
     tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
@@ -182,14 +160,14 @@ def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compre
             root.console.warn(f"remote cache: {tag} does not describe its tarball; bootstrapping locally")
             return False
         write_atomic(meta_path, json.dumps({**record, "size": tarball.stat().st_size}, indent=2))
-    root.result.extra["remote_cache"] = {"pulled": tag, "bytes": tarball.stat().st_size}
+    root.result.extra.setdefault("remote_cache", {})["root"] = {"pulled": tag, "bytes": tarball.stat().st_size}
     root.logs.write_root_log(f"deb-mock: pulled the root cache {tag} from {registry.location}")
     return True
 
 
 def _push(root: RootServices, tarball: Path, meta: dict[str, object], digest: str, compression: str) -> None:
     """After a local save: the entry to the registry when this builder may push (a failure is a warning)."""
-    registry = _registry(root)
+    registry = registry_for(root.config, "root")
     if registry is None or not root.config.remote_cache.push:
         return
     tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
@@ -199,8 +177,8 @@ def _push(root: RootServices, tarball: Path, meta: dict[str, object], digest: st
         except RemoteCacheUnavailable as exc:
             root.console.warn(f"remote cache: pushing {tag} failed: {exc}")
             return
-    root.result.extra["remote_cache"] = {"pushed": tag if wrote else None, "bytes": tarball.stat().st_size if wrote
-                                         else 0}
+    root.result.extra.setdefault("remote_cache", {})["root"] = {
+        "pushed": tag if wrote else None, "bytes": tarball.stat().st_size if wrote else 0}
 
 
 @hookimpl
@@ -238,7 +216,9 @@ def _save(root: RootServices) -> None:
                 "key": bootstrap_digest(root.config), "suite": root.config.suite,
                 "architecture": root.config.architecture}
         write_atomic(meta_path, json.dumps(meta, indent=2))
-    root.store.update_base_info(content_id=digest)
+    # the lists stamp restored roots get (the record's time): builds here and on builders restoring this
+    # cache declare the same lists, so they share build-deps aliases, remote ones included
+    root.store.update_base_info(content_id=digest, lists_updated=meta["created"])
     _push(root, tarball, meta, digest, compression)
 
 

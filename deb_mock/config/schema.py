@@ -51,8 +51,8 @@ class RemoteCacheConfig:
     url: str | None = None
     #: push what this builder makes (only trusted builders should)
     push: bool = False
-    #: which caches go through the registry: "root" (the root caches)
-    kinds: tuple[Literal["root"], ...] = ("root",)
+    #: which caches go through the registry: "root" (the root caches), "build-deps" (build-dependency layers)
+    kinds: tuple[Literal["root", "build-deps"], ...] = ("root", "build-deps")
     #: a file with "user:password" for the registry's basic authentication
     credentials: str | None = None
 

@@ -43,6 +43,8 @@ TRANSPORTS = ("oci", "oci-archive", "docker-archive", "containers-storage")
 #: the format of a tree made from an image (with pipeline.TREE_FORMAT, which covers the transforms)
 FROM_FORMAT = 1
 IN_SOURCE = "/deb-mock/source"
+#: where the tree being unpacked appears in the sandbox
+IN_TREE = "/deb-mock/tree"
 #: where the pull's work directory (the layout, the layer lists) appears in the sandbox
 IN_PULL = "/deb-mock/pull"
 #: the tools layer plus skopeo, which only runs that read an image need
@@ -252,8 +254,8 @@ class FromImage:
                 (lists / f"removed-{i}").write_bytes(b"".join(os.fsencode(p) + b"\0" for p in removed))
                 (lists / f"opaque-{i}").write_bytes(b"".join(os.fsencode(p) + b"\0" for p in opaque))
                 args += [blob, f"{IN_PULL}/lists/removed-{i}", f"{IN_PULL}/lists/opaque-{i}"]
-            self.pipeline.run_tool(["/bin/sh", "-c", UNPACK_SCRIPT, "sh", "/deb-mock/tree", *args], "bootc-unpack",
-                                   [*mounts, Bind(str(tree), "/deb-mock/tree", readonly=False)], root_fs=tools)
+            self.pipeline.run_tool(["/bin/sh", "-c", UNPACK_SCRIPT, "sh", IN_TREE, *args], "bootc-unpack",
+                                   [*mounts, Bind(str(tree), IN_TREE, readonly=False)], root_fs=tools)
         finally:
             self.root.discard_scratch("bootc-tools")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import DebMock
+from tests.integration.debsrc import make_source
 
 pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
 
@@ -52,13 +53,19 @@ def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         process.wait(timeout=30)
 
 
+def _caches(dm: DebMock, name: str) -> Path:
+    """A builder's cache_topdir: beside the session's roots, on their file system (layers are renamed there)."""
+    return dm.basedir.parent / f"caches-{name}"
+
+
 def _builder(dm: DebMock, tmp_path: Path, name: str, url: str, push: bool) -> tuple[str, ...]:
-    """A builder: its own root and its own local root cache, the shared registry."""
+    """A builder: its own root and its own caches (but the machine's apt cache), the shared registry."""
     config = tmp_path / f"{name}.yaml"
     config.write_text(f"templates: [trixie-amd64]\nname: trixie-amd64\n"
-                      f"plugins:\n  root_cache:\n    dir: {tmp_path / name / 'root_cache'}\n"
+                      f"plugins:\n  apt_cache:\n    dir: {dm.basedir.parent / 'cache' / 'apt-cache' / 'trixie-amd64'}\n"
                       f"remote_cache:\n  url: {url}\n  push: {'true' if push else 'false'}\n")
-    return ("-r", str(config), "--uniqueext", name)
+    # on the command line: the session's user config names its own cache_topdir, and wins over a chroot config
+    return ("-r", str(config), "--uniqueext", name, "--config-opts", f"cache_topdir={_caches(dm, name)}")
 
 
 def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: tuple[str, Path],
@@ -71,17 +78,30 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
         made = dm.json(*first, "--init")
         assert made["exit_code"] == 0, made
         assert "bootstrap" in made["durations"] and "remote-cache-push" in made["durations"], made  # type: ignore[operator]
-        pushed = made["remote_cache"]
-        assert pushed["pushed"].startswith("root-") and pushed["bytes"] > 10 << 20, pushed  # type: ignore[index]
+        pushed = made["remote_cache"]["root"]  # type: ignore[index]
+        assert pushed["pushed"].startswith("root-") and pushed["bytes"] > 10 << 20, pushed
 
         restored = dm.json(*second, "--init")
         assert restored["exit_code"] == 0, restored
         durations = restored["durations"]
         assert "remote-cache-pull" in durations and "bootstrap" not in durations, durations  # type: ignore[operator]
-        assert restored["remote_cache"] == {"pulled": pushed["pushed"], "bytes": pushed["bytes"]}  # type: ignore[index]
+        assert restored["remote_cache"] == {"root": {"pulled": pushed["pushed"], "bytes": pushed["bytes"]}}
         states = [json.loads((dm.root_dir(f"trixie-amd64-{n}") / "state.json").read_text()) for n in ("farm1", "farm2")]
         assert states[0]["base"]["content_id"] == states[1]["base"]["content_id"]  # the very same base
         assert dm.ok(*second, "--chroot", "cat /etc/debian_version").stdout.startswith("13")
+
+        # the build dependencies: installed and pushed by builder 1, pulled by builder 2 (no apt run there)
+        dsc = make_source(tmp_path / "src", "dm-farm", build_depends="debhelper-compat (= 13), libpopt-dev")
+        built = [dm.json(*b, "--resultdir", str(tmp_path / f"out-{n}"), "--rebuild", str(dsc))
+                 for n, b in (("1", first), ("2", second))]
+        assert [b["exit_code"] for b in built] == [0, 0], built
+        assert built[0]["remote_cache"]["build-deps"]["pushed"].startswith("deps-"), built[0]  # type: ignore[index]
+        assert built[1]["remote_cache"]["build-deps"]["pulled"] == \
+            built[0]["remote_cache"]["build-deps"]["pushed"]  # type: ignore[index]
+        assert "apt-build-dep" in built[0]["durations"] and "apt-build-dep" not in built[1]["durations"]  # type: ignore[operator]
+        assert "pulled from" in (tmp_path / "out-2" / "root.log").read_text()
+        debs = [(tmp_path / f"out-{n}" / "dm-farm_1.0_all.deb").read_bytes() for n in ("1", "2")]
+        assert debs[0] == debs[1]
 
         # a blob corrupted in the registry's storage: a warning, a local bootstrap, a working root
         layer = max((storage / "docker/registry/v2/blobs/sha256").rglob("data"), key=lambda p: p.stat().st_size)
@@ -92,7 +112,8 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
         assert fallback["exit_code"] == 0, fallback
         assert "bootstrap" in fallback["durations"], fallback  # type: ignore[operator]
         assert "is corrupt" in str(fallback["_stderr"]) and "bootstrapping locally" in str(fallback["_stderr"])
-        assert not [p.name for p in (tmp_path / "farm3" / "root_cache").iterdir() if ".pull-" in p.name]
+        left = (_caches(dm, "farm3") / "trixie-amd64" / "root_cache").iterdir()
+        assert not [p.name for p in left if ".pull-" in p.name]
 
         malformed = dm.run(*second, "--remote-cache", "http://127.0.0.1/x", "--chroot", "true")
         assert malformed.returncode == 3 and "remote_cache.url" in malformed.stderr, malformed.stderr
