@@ -39,7 +39,10 @@ MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 #: deb-mock's own media types: registries store them, container engines refuse to run them
 MEDIA_RECORD = "application/vnd.deb-mock.cache.record.v1+json"
 MEDIA_TARBALL = "application/vnd.deb-mock.cache.tarball.v1"
+MEDIA_SIGNATURE = "application/vnd.deb-mock.cache.signature.v1+pgp"
 ARTIFACT_TYPE = "application/vnd.deb-mock.cache.v1"
+#: what a signature covers: the tag and the manifest's digest (which names every blob by its digest)
+STATEMENT = "deb-mock remote cache entry\ntag {tag}\nmanifest {digest}\n"
 KINDS = ("root", "build-deps")
 #: seconds to wait for the registry to answer (connect, each read): a slow registry is a miss, not a hang
 TIMEOUT = 30.0
@@ -85,7 +88,8 @@ def registry_for(config: Config, kind: str) -> Registry | None:
     remote = config.remote_cache
     if not remote.url or kind not in remote.kinds or config.offline:
         return None
-    return Registry(Location.parse(remote.url), Path(remote.credentials) if remote.credentials else None)
+    return Registry(Location.parse(remote.url), Path(remote.credentials) if remote.credentials else None,
+                    sign_key=remote.sign_key, keyrings=tuple(Path(k) for k in remote.keyrings))
 
 
 def tag_for(kind: str, key: str) -> str:
@@ -96,10 +100,15 @@ def tag_for(kind: str, key: str) -> str:
 class Registry:
     """One repository of an OCI registry."""
 
-    def __init__(self, location: Location, credentials: Path | None = None, timeout: float = TIMEOUT) -> None:
+    def __init__(self, location: Location, credentials: Path | None = None, timeout: float = TIMEOUT, *,
+                 sign_key: str | None = None, keyrings: tuple[Path, ...] = ()) -> None:
         self.location = location
         self.timeout = timeout
         self.auth = _basic_auth(credentials) if credentials else None
+        #: pushes are signed with this OpenPGP key (the invoking user's gpg)
+        self.sign_key = sign_key
+        #: with keyrings, an entry counts only with a good signature by one of their keys
+        self.keyrings = keyrings
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -154,8 +163,8 @@ class Registry:
 
     # -- entries ---------------------------------------------------------------------------------
 
-    def manifest(self, tag: str) -> dict[str, Any] | None:
-        """The entry's manifest, None when the registry has no such tag."""
+    def manifest(self, tag: str, layer_type: str = MEDIA_TARBALL) -> dict[str, Any] | None:
+        """The entry's manifest (with its ``digest``), None when the registry has no such tag."""
         status, data, _ = self._call("GET", self._path("manifests", tag), headers={"Accept": MEDIA_MANIFEST},
                                      ok=(200, 404))
         if status == 404:
@@ -166,9 +175,22 @@ class Registry:
             raise RemoteCacheUnavailable(f"{self.location}: the manifest of {tag} is not JSON") from None
         layers, config = manifest.get("layers"), manifest.get("config")
         if not (isinstance(layers, list) and len(layers) == 1 and isinstance(config, dict)
-                and config.get("mediaType") == MEDIA_RECORD and layers[0].get("mediaType") == MEDIA_TARBALL):
+                and config.get("mediaType") == MEDIA_RECORD and layers[0].get("mediaType") == layer_type):
             raise RemoteCacheUnavailable(f"{self.location}: {tag} is not a deb-mock cache entry")
-        return dict(manifest)
+        return {**manifest, "digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+
+    def _check_signature(self, tag: str, manifest_digest: str) -> None:
+        """With keyrings: the entry's signature (tag ``TAG.sig``) must be good; unsigned or bad is a miss."""
+        if not self.keyrings:
+            return
+        signature = self.manifest(f"{tag}.sig", MEDIA_SIGNATURE)
+        if signature is None:
+            raise RemoteCacheUnavailable(f"{self.location}: {tag} is not signed (keyrings are configured)")
+        data = self._blob_bytes(signature["layers"][0]["digest"])
+        statement = STATEMENT.format(tag=tag, digest=manifest_digest).encode()
+        report = _gpgv(self.keyrings, statement, data)
+        if report is not None:
+            raise RemoteCacheUnavailable(f"{self.location}: {tag} has no good signature by the keyrings: {report}")
 
     def fetch(self, tag: str, tarball: Path) -> dict[str, Any] | None:
         """Pull the entry ``tag``: its tarball to ``tarball`` (atomically, digest checked) and its record.
@@ -178,6 +200,7 @@ class Registry:
         manifest = self.manifest(tag)
         if manifest is None:
             return None
+        self._check_signature(tag, manifest["digest"])
         record_data = self._blob_bytes(manifest["config"]["digest"])
         layer = manifest["layers"][0]
         partial = tarball.with_name(f".{tarball.name}.pull-{os.getpid()}")
@@ -192,27 +215,47 @@ class Registry:
         return dict(record)
 
     def publish(self, tag: str, record: dict[str, Any], tarball: Path, digest: str) -> bool:
-        """Push the entry unless the tag exists; True when this call wrote it."""
+        """Push the entry (and its signature, with a sign_key) unless the tag exists; True when this call wrote it."""
         if self.manifest(tag) is not None:
             return False
         record_data = json.dumps(record, sort_keys=True).encode()
+        manifest = self._manifest_bytes(tag, record_data, MEDIA_TARBALL, f"sha256:{digest}", tarball.stat().st_size)
+        signature = b""
+        if self.sign_key:  # before anything is sent: an entry that cannot be signed is not pushed
+            statement = STATEMENT.format(tag=tag, digest="sha256:" + hashlib.sha256(manifest).hexdigest())
+            signature = _gpg_sign(self.sign_key, statement.encode())
         record_digest = "sha256:" + hashlib.sha256(record_data).hexdigest()
-        layer_digest = f"sha256:{digest}"
-        for blob_digest, source in ((record_digest, record_data), (layer_digest, tarball)):
-            status, _, _ = self._call("HEAD", self._path("blobs", blob_digest), ok=(200, 404))
-            if status == 404:
-                self._upload(blob_digest, source)
+        self._send_blobs({record_digest: record_data, f"sha256:{digest}": tarball})
+        self._call("PUT", self._path("manifests", tag), body=manifest, headers={"Content-Type": MEDIA_MANIFEST},
+                   ok=(201,))
+        if signature:
+            signed = json.dumps({"tag": tag}, sort_keys=True).encode()
+            sig_digest = "sha256:" + hashlib.sha256(signature).hexdigest()
+            self._send_blobs({"sha256:" + hashlib.sha256(signed).hexdigest(): signed, sig_digest: signature})
+            self._call("PUT", self._path("manifests", f"{tag}.sig"), headers={"Content-Type": MEDIA_MANIFEST},
+                       body=self._manifest_bytes(f"{tag}.sig", signed, MEDIA_SIGNATURE, sig_digest, len(signature)),
+                       ok=(201,))
+        return True
+
+    @staticmethod
+    def _manifest_bytes(tag: str, record: bytes, layer_type: str, layer_digest: str, layer_size: int) -> bytes:
         manifest = {
             "schemaVersion": 2,
             "mediaType": MEDIA_MANIFEST,
             "artifactType": ARTIFACT_TYPE,
-            "config": {"mediaType": MEDIA_RECORD, "digest": record_digest, "size": len(record_data)},
-            "layers": [{"mediaType": MEDIA_TARBALL, "digest": layer_digest, "size": tarball.stat().st_size}],
+            "config": {"mediaType": MEDIA_RECORD, "digest": "sha256:" + hashlib.sha256(record).hexdigest(),
+                       "size": len(record)},
+            "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer_size}],
             "annotations": {"org.opencontainers.image.title": tag},
         }
-        self._call("PUT", self._path("manifests", tag), body=json.dumps(manifest, sort_keys=True).encode(),
-                   headers={"Content-Type": MEDIA_MANIFEST}, ok=(201,))
-        return True
+        return json.dumps(manifest, sort_keys=True).encode()
+
+    def _send_blobs(self, blobs: dict[str, bytes | Path]) -> None:
+        """Upload the blobs the registry lacks (HEAD first)."""
+        for blob_digest, source in blobs.items():
+            status, _, _ = self._call("HEAD", self._path("blobs", blob_digest), ok=(200, 404))
+            if status == 404:
+                self._upload(blob_digest, source)
 
     # -- blobs -----------------------------------------------------------------------------------
 
@@ -262,6 +305,40 @@ class Registry:
             return
         with source.open("rb") as body:
             self._call("PUT", f"{parsed.path}?{query}", body=body, headers=headers, ok=(201,))
+
+
+def _gpg_sign(key: str, data: bytes) -> bytes:
+    """A detached binary signature of ``data`` by ``key``, with the invoking user's gpg (GNUPGHOME)."""
+    import subprocess
+
+    try:
+        result = subprocess.run(["gpg", "--batch", "--no-tty", "--local-user", key, "--detach-sign", "--output", "-"],
+                                input=data, capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RemoteCacheUnavailable(f"signing with {key}: {exc}") from None
+    if result.returncode != 0 or not result.stdout:
+        raise RemoteCacheUnavailable(f"signing with {key} failed: {result.stderr.decode(errors='replace')[-300:]}")
+    return bytes(result.stdout)
+
+
+def _gpgv(keyrings: tuple[Path, ...], data: bytes, signature: bytes) -> str | None:
+    """None when ``signature`` is a good signature of ``data`` by a key in ``keyrings``, else gpgv's words."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="deb-mock-gpgv-") as work:
+        data_path, sig_path = Path(work, "statement"), Path(work, "statement.sig")
+        data_path.write_bytes(data)
+        sig_path.write_bytes(signature)
+        argv = ["gpgv"]
+        for keyring in keyrings:
+            argv += ["--keyring", str(keyring.absolute())]
+        try:
+            result = subprocess.run([*argv, str(sig_path), str(data_path)], capture_output=True, text=True,
+                                    check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+    return None if result.returncode == 0 else (result.stderr.strip().splitlines() or ["bad signature"])[-1]
 
 
 def _basic_auth(path: Path) -> str:

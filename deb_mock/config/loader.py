@@ -21,7 +21,6 @@ from deb_mock.config.typed import build_dataclass, where
 from deb_mock.config.yamlsource import KeyPath, Layer, load_yaml_layer, merge_layers, set_dotted
 from deb_mock.errors import ConfigError, DebMockError
 from deb_mock.names import is_safe_name
-from deb_mock.remote_cache import Location
 from deb_mock.resources import user_config_file
 from deb_mock.stage_commands import STAGE_NAMES, check_command
 
@@ -174,6 +173,8 @@ def _build(merged: Layer, plugin_sections: Mapping[str, type]) -> Config:
 def _check_remote_cache(config: Config, merged: Layer) -> None:
     """A malformed registry URL is a config error (exit 3) in every run, not only in those that reach it."""
     if config.remote_cache.url:
+        from deb_mock.remote_cache import Location  # only runs with a remote cache pay for its import
+
         try:
             Location.parse(config.remote_cache.url)
         except DebMockError as exc:

@@ -55,6 +55,10 @@ class RemoteCacheConfig:
     kinds: tuple[Literal["root", "build-deps"], ...] = ("root", "build-deps")
     #: a file with "user:password" for the registry's basic authentication
     credentials: str | None = None
+    #: sign what this builder pushes with this OpenPGP key (the invoking user's gpg)
+    sign_key: str | None = None
+    #: with keyrings, a pulled entry counts only with a good signature by one of their keys
+    keyrings: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,15 +1,18 @@
 """The remote cache tier for real: Debian's docker-registry on loopback, two builders with their own caches.
 
-Builder 1 bootstraps and pushes its root cache; builder 2, whose local
-cache is empty, restores from the registry without a bootstrap and gets the
-very same base; a corrupted blob in the registry's storage is a warning and
-a local bootstrap. (A registry that is down or silent: the unit tests, with
+Builder 1 bootstraps, builds and pushes (signed) its root cache and
+build-deps layer; builder 2, whose local caches are empty and who trusts
+the farm's key, restores both from the registry (no bootstrap, no apt) and
+builds the same .deb; a corrupted blob in the registry's storage, and an
+entry signed by a key builder 4 does not trust, are warnings and local
+bootstraps. (A registry that is down or silent: the unit tests, with
 real sockets.)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -58,22 +61,41 @@ def _caches(dm: DebMock, name: str) -> Path:
     return dm.basedir.parent / f"caches-{name}"
 
 
-def _builder(dm: DebMock, tmp_path: Path, name: str, url: str, push: bool) -> tuple[str, ...]:
-    """A builder: its own root and its own caches (but the machine's apt cache), the shared registry."""
+def _builder(dm: DebMock, tmp_path: Path, name: str, url: str, push: bool, trust: str = "") -> tuple[str, ...]:
+    """A builder: its own root and its own caches (but the machine's apt cache), the shared registry;
+    a pusher signs with the farm's key, ``trust`` is the keyring a puller checks signatures with."""
     config = tmp_path / f"{name}.yaml"
     config.write_text(f"templates: [trixie-amd64]\nname: trixie-amd64\n"
                       f"plugins:\n  apt_cache:\n    dir: {dm.basedir.parent / 'cache' / 'apt-cache' / 'trixie-amd64'}\n"
-                      f"remote_cache:\n  url: {url}\n  push: {'true' if push else 'false'}\n")
+                      f"remote_cache:\n  url: {url}\n  push: {'true' if push else 'false'}\n"
+                      + ("  sign_key: farm@example.org\n" if push else "")
+                      + (f"  keyrings: [{trust}]\n" if trust else ""))
     # on the command line: the session's user config names its own cache_topdir, and wins over a chroot config
     return ("-r", str(config), "--uniqueext", name, "--config-opts", f"cache_topdir={_caches(dm, name)}")
+
+
+def _keyring(home: Path, user: str) -> Path:
+    """A fresh signing key of ``user`` in the GnuPG home ``home``, and its public keyring file."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", user, "ed25519", "sign",
+                    "never"], env=env, check=True, capture_output=True)
+    keyring = home / "public.gpg"
+    keyring.write_bytes(subprocess.run(["gpg", "--batch", "--export", user], env=env, check=True,
+                                       capture_output=True).stdout)
+    return keyring
 
 
 def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: tuple[str, Path],
                                                          tmp_path: Path) -> None:
     url, storage = registry
+    farm_key = _keyring(tmp_path / "gnupg-farm", "farm@example.org")
+    stranger = _keyring(tmp_path / "gnupg-stranger", "stranger@example.org")
     first = _builder(dm, tmp_path, "farm1", url, push=True)
-    second = _builder(dm, tmp_path, "farm2", url, push=False)
+    second = _builder(dm, tmp_path, "farm2", url, push=False, trust=str(farm_key))
     third = _builder(dm, tmp_path, "farm3", url, push=False)
+    fourth = _builder(dm, tmp_path, "farm4", url, push=False, trust=str(stranger))
+    dm.env["GNUPGHOME"] = str(tmp_path / "gnupg-farm")  # builder 1 signs with the operator's gpg
     try:
         made = dm.json(*first, "--init")
         assert made["exit_code"] == 0, made
@@ -115,8 +137,14 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
         left = (_caches(dm, "farm3") / "trixie-amd64" / "root_cache").iterdir()
         assert not [p.name for p in left if ".pull-" in p.name]
 
+        # signed by a key its keyring does not hold: a miss, a local bootstrap
+        doubting = dm.json(*fourth, "--init")
+        assert doubting["exit_code"] == 0 and "bootstrap" in doubting["durations"], doubting  # type: ignore[operator]
+        assert "no good signature" in str(doubting["_stderr"]), doubting["_stderr"]
+
         malformed = dm.run(*second, "--remote-cache", "http://127.0.0.1/x", "--chroot", "true")
         assert malformed.returncode == 3 and "remote_cache.url" in malformed.stderr, malformed.stderr
     finally:
-        for builder in (first, second, third):
+        dm.env.pop("GNUPGHOME", None)
+        for builder in (first, second, third, fourth):
             dm.run(*builder, "--scrub=chroot")
