@@ -276,6 +276,9 @@ def overrides_from(args: argparse.Namespace) -> list[Override]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the deb-mock command; returns the exit code."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # what deb-mock creates (scratch layers, mount points, results) must not depend on the caller's umask:
+    # a daemon's 077 (Buildbot's worker, twistd) made directories the root's own users cannot enter
+    os.umask(0o022)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     json_mode = "--json" in (argv if argv is not None else sys.argv[1:])
     console = Console(json_mode=json_mode, quiet=False, verbose=False)
