@@ -51,6 +51,7 @@ class RemoteBuildDeps:
         tag = tag_for("deps", declared)
         directory = self.cache.directory
         directory.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(directory)
         tarball = directory / f".{declared}.pull-{os.getpid()}{tarballs.SUFFIX[COMPRESSION]}"
         staging = directory / f".{declared}.unpack-{os.getpid()}"
         services = self.services
@@ -104,3 +105,15 @@ class RemoteBuildDeps:
             returncode = self.services.run_on_host(argv, sink)
         if returncode != 0:
             raise RemoteCacheUnavailable(f"tar failed ({returncode}): " + " ".join(sink.tail[-3:]))
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Pulls, unpacks and pushes of killed runs (``.NAME.pull-PID…``): their process is gone."""
+    for leftover in directory.glob(".*.*-*"):
+        match = re.fullmatch(r"\.[0-9a-f]+\.(?:pull|unpack|push)-(\d+)(?:\.tar\.\w+)?", leftover.name)
+        if not match or os.path.exists(f"/proc/{match.group(1)}"):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            remove_tree(leftover)
+        else:
+            leftover.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deb_mock.errors import ConfigError
+from deb_mock.fileio import temp_name
 
 if TYPE_CHECKING:
     from deb_mock.config.schema import Config
@@ -203,7 +204,7 @@ class Registry:
         self._check_signature(tag, manifest["digest"])
         record_data = self._blob_bytes(manifest["config"]["digest"])
         layer = manifest["layers"][0]
-        partial = tarball.with_name(f".{tarball.name}.pull-{os.getpid()}")
+        partial = temp_name(tarball)  # a killed pull leaves it to the cache's own clean-up of temporary files
         try:
             self._blob_to_file(str(layer["digest"]), int(layer["size"]), partial)
             os.replace(partial, tarball)

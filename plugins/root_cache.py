@@ -137,6 +137,12 @@ def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _remove_stale_temporaries(tarball: Path) -> None:
+    """Temporary files of the entry left by a killed writer or puller: the exclusive lock says nobody works now."""
+    for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*{TEMP_INFIX}*"):
+        stale.unlink()
+
+
 def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compression: str) -> bool:
     """On a local miss: the entry from the registry into the local cache (digest checked, atomic); False if none."""
     registry = registry_for(root.config, "root")
@@ -147,6 +153,7 @@ def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compre
         if meta_path.exists():
             return True  # a concurrent run of the same config pulled or made it meanwhile
         tarball.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(tarball)
         try:
             record = registry.fetch(tag, tarball)
         except RemoteCacheUnavailable as exc:
@@ -201,8 +208,7 @@ def _save(root: RootServices) -> None:
     with cache_lock(root, lock, exclusive=True), root.logs.stage("root-cache-save"):
         if meta_path.exists() and tarball.exists():
             return  # a concurrent run of the same config wrote it meanwhile
-        for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*{TEMP_INFIX}*"):
-            stale.unlink()  # left by a killed writer: the lock says nobody writes now
+        _remove_stale_temporaries(tarball)
         tmp = temp_name(tarball)
         try:
             _run_tar(root, tar_create_command(root.paths.base, tmp, compression), "root-cache-save")

@@ -6,6 +6,7 @@ tests/integration/test_remote_cache.py.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -76,3 +77,19 @@ def test_a_registry_that_does_not_answer_is_unavailable_after_the_timeout(tmp_pa
         for connection in accepted:
             connection.close()
         listener.close()
+
+
+def test_a_killed_pull_leaves_nothing_the_next_one_keeps(tmp_path: Path) -> None:
+    from deb_mock.build_deps_remote import _remove_leftovers
+
+    dead = 4194304 + 1  # above pid_max's ceiling: no such process
+    key = "ab" * 32
+    (tmp_path / f".{key}.pull-{dead}.tar.zst").write_bytes(b"partial")
+    (tmp_path / f".{key}.unpack-{dead}").mkdir()
+    (tmp_path / f".{key}.unpack-{dead}" / "usr").mkdir()
+    (tmp_path / f".{key}.push-{dead}.tar.zst").write_bytes(b"partial")
+    alive = tmp_path / f".{key}.pull-{os.getpid()}.tar.zst"
+    alive.write_bytes(b"someone is pulling")
+    (tmp_path / key).mkdir()  # a layer
+    _remove_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, key])
