@@ -52,7 +52,8 @@ def debmock_addoption(parser: argparse.ArgumentParser) -> None:
     add("--bootc-image", metavar="FILE", type=Path,
         help="write a bootable disk image of the root (.qcow2, .raw, .img, .vmdk, .vdi, .vhd, .vhdx, .tar.gz, .ova)")
     add("--bootc-commit", metavar="REPO", type=Path, help="commit the root to an OSTree archive repository")
-    add("--bootc-container", metavar="DEST", help="write a bootc OCI image: oci:DIR[:TAG] or oci-archive:FILE[:TAG]")
+    add("--bootc-container", metavar="DEST",
+        help="write a bootc OCI image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST[:PORT]/REPO[:TAG]")
     add("--bootc-from", metavar="IMAGE",
         help="make the image, commit or container from a bootc container image instead of the root: "
              "oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or containers-storage:REF")
@@ -92,7 +93,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster
     from . import lint, oci
-    from .pipeline import ContainerStage, Pipeline
+    from .pipeline import ContainerStage, Pipeline, push
 
     if args.bootc_from and (mode == "bootc_run" or (mode == "bootc_lint" and args.bootc_lint)):
         raise UsageError("--bootc-from goes with --bootc-image, --bootc-commit, --bootc-container or --bootc-lint")
@@ -121,7 +122,12 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         report.update(commit=checksum, repo=str(repo))
         _print(args, f"{pipeline.ref} {checksum}")
     elif mode == "bootc_container":
-        dest = oci.Destination.parse(args.bootc_container, pipeline.settings.oci_tag)
+        target = oci.parse_destination(args.bootc_container, pipeline.settings.oci_tag)
+        if isinstance(target, oci.RegistryDestination):
+            report.update(push(pipeline, target, pipeline.internal_commit()))
+            _print(args, f"{target} {report['manifest_digest']}")
+            return 0
+        dest = target
         _writable_target(dest.path, "--bootc-container", directory=dest.transport == "oci")
         if dest.transport == "oci" and dest.path.is_dir() and any(dest.path.iterdir()) \
                 and not (dest.path / "oci-layout").is_file():

@@ -31,7 +31,7 @@ from deb_mock.layerstore import remove_tree
 from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount
 
 from . import lint, oci, transforms
-from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog
+from .image_layers import digest_of, newest_changelog
 from .image_tree import DRACUT_OPTIONS, TREE_FORMAT, Tree
 from .intree import InTree
 from .stage_dirs import StageDirs
@@ -47,8 +47,6 @@ IN_SOURCE = "/deb-mock/source"
 IN_TREE = "/deb-mock/tree"
 #: where the pull's work directory (the layout, the layer lists) appears in the sandbox
 IN_PULL = "/deb-mock/pull"
-#: the tools layer plus skopeo, which only runs that read an image need
-PULL_PACKAGES = ("skopeo",)
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 #: unpack every layer in order: its whiteouts remove what the layers below hold, then its files go in
@@ -141,20 +139,6 @@ class FromImage:
     def report(self) -> dict[str, object]:
         return {"from": {"image": str(self.source), "manifest_digest": self.manifest_digest}}
 
-    def pull_tools(self) -> Layer:
-        """skopeo over the tools layer (a run that reads no image never installs it)."""
-        tools = self.pipeline.tools()
-        key = digest_of(LAYER_FORMAT, tools.info["key"], PULL_PACKAGES)
-        cache = LayerCache(self.root, "pull-tools")
-        layer = cache.lookup(key, tools.stack()) if self.pipeline.settings.cache else None
-        if layer is None:
-            with self.root.logs.stage("bootc-pull-tools"):
-                self.root.console.info("bootc: installing skopeo over the image tools")
-                layer = cache.fresh(key, tools.stack())
-                cache.install(layer, PULL_PACKAGES, "bootc-pull-tools-apt")
-                layer = cache.finish(layer, {"key": key})
-        return layer
-
     def _copy(self, work: Path) -> None:
         """skopeo copy of the image into ``work/layout`` (an OCI layout; skopeo checks every blob's digest).
 
@@ -165,7 +149,7 @@ class FromImage:
         options = ["skopeo", "--insecure-policy", "--override-os", "linux", "--override-arch", goarch,
                    "copy", "--quiet"]
         if self.source.transport != "containers-storage":
-            root_fs = self.root.new_scratch("bootc-pull", self.pull_tools().stack())
+            root_fs = self.root.new_scratch("bootc-pull", self.pipeline.skopeo_tools().stack())
             try:
                 self.root.checked_run([*options, self.source.inside(), f"oci:{IN_PULL}/layout:image"], "bootc-pull",
                                       root_fs=root_fs, network=False, keep=2000,

@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from deb_mock.digests import file_digest
@@ -42,7 +43,8 @@ class Destination:
     def parse(cls, text: str, default_tag: str) -> Destination:
         transport, sep, rest = text.partition(":")
         if not sep or transport not in ("oci", "oci-archive") or not rest:
-            raise UsageError(f"--bootc-container '{text}': expected oci:DIR[:TAG] or oci-archive:FILE[:TAG]")
+            raise UsageError(f"--bootc-container '{text}': expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
+                             "docker://HOST[:PORT]/REPOSITORY[:TAG]")
         path, sep, tag = rest.rpartition(":")
         if not sep or "/" in tag or not tag:
             path, tag = rest, default_tag
@@ -50,6 +52,39 @@ class Destination:
 
     def __str__(self) -> str:
         return f"{self.transport}:{self.path}:{self.tag}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryDestination:
+    """``docker://HOST[:PORT]/REPOSITORY[:TAG]``: a registry skopeo pushes the image to."""
+
+    host: str
+    repository: str
+    tag: str
+
+    @classmethod
+    def parse(cls, text: str, default_tag: str) -> RegistryDestination:
+        match = re.fullmatch(r"docker://([A-Za-z0-9.-]+(?::\d{1,5})?)/([a-z0-9]+(?:[._/-][a-z0-9]+)*)"
+                             r"(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?", text)
+        if not match:
+            raise UsageError(f"--bootc-container '{text}': expected docker://HOST[:PORT]/REPOSITORY[:TAG]")
+        return cls(match.group(1), match.group(2), match.group(3) or default_tag)
+
+    @property
+    def loopback(self) -> bool:
+        """A registry on this machine: plain HTTP is allowed (as for a test or a local cache registry)."""
+        name = self.host.rsplit(":", 1)[0] if self.host.count(":") == 1 else self.host
+        return name == "localhost" or name.startswith("127.")
+
+    def __str__(self) -> str:
+        return f"docker://{self.host}/{self.repository}:{self.tag}"
+
+
+def parse_destination(text: str, default_tag: str) -> Destination | RegistryDestination:
+    """What --bootc-container names: a layout, an archive, or a registry."""
+    if text.startswith("docker://"):
+        return RegistryDestination.parse(text, default_tag)
+    return Destination.parse(text, default_tag)
 
 
 def tar_command(tree: str, output: str, epoch: int, names: list[str]) -> list[str]:

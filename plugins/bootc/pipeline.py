@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
 DISK_FORMAT = 2
+#: the tools layer plus skopeo, for --bootc-from and --bootc-container docker://
+SKOPEO_PACKAGES = ("skopeo",)
 OCI_FORMAT = 1
 SALT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -147,6 +149,20 @@ class Pipeline:
                 cache.install(layer, packages, "bootc-tools-apt")
                 layer = cache.finish(layer, {"key": key})
         self._tools = layer
+        return layer
+
+    def skopeo_tools(self) -> Layer:
+        """skopeo over the tools layer: only runs that read or push an image through it install it."""
+        tools = self.tools()
+        key = digest_of(LAYER_FORMAT, tools.info["key"], SKOPEO_PACKAGES)
+        cache = LayerCache(self.root, "pull-tools")
+        layer = cache.lookup(key, tools.stack()) if self.settings.cache else None
+        if layer is None:
+            with self.root.logs.stage("bootc-pull-tools"):
+                self.root.console.info("bootc: installing skopeo over the image tools")
+                layer = cache.fresh(key, tools.stack())
+                cache.install(layer, SKOPEO_PACKAGES, "bootc-pull-tools-apt")
+                layer = cache.finish(layer, {"key": key})
         return layer
 
     # -- stage 2: the tree ---------------------------------------------------------------------
@@ -533,6 +549,22 @@ class ContainerStage:
                     remove_tree(staging)
                 pipeline.root.discard_scratch("bootc-tools")
         return {**info, "destination": str(dest)}
+
+
+def push(pipeline: Pipeline, dest: oci.RegistryDestination, checksum: str) -> dict[str, object]:
+    """The cached OCI image to a registry with the target release's skopeo (digests preserved)."""
+    layout, info = ContainerStage(pipeline).build(checksum)
+    root_fs = pipeline.root.new_scratch("bootc-push", pipeline.skopeo_tools().stack())
+    tls = ["--dest-tls-verify=false"] if dest.loopback else []
+    with pipeline.root.logs.stage("bootc-push"):
+        pipeline.root.console.info(f"bootc: pushing the OCI image to {dest}")
+        try:
+            pipeline.root.checked_run(["skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests", *tls,
+                                       f"oci:{IN_TREE}", str(dest)], "bootc-push", root_fs=root_fs, network=True,
+                                      mounts=[Bind(str(layout), IN_TREE)])
+        finally:
+            pipeline.root.discard_scratch("bootc-push")
+    return {**info, "destination": str(dest)}
 
 
 def _replace(new: Path, target: Path) -> None:

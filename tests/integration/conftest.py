@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +121,31 @@ def loopback_listener() -> Iterator[tuple[int, list[bytes]]]:
     yield server.getsockname()[1], accepted
     server.close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A distribution registry on a free loopback port, its storage in tmp_path/registry."""
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry is not installed (.ci/install installs it)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    storage = tmp_path / "registry"
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "docker-registry did not start"
+                time.sleep(0.1)
+        yield f"oci://127.0.0.1:{port}/deb-mock/cache", storage
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -152,6 +152,20 @@ def test_oci_image_is_a_bootc_image_skopeo_reads(image: Image) -> None:
     assert (copied / "index.json").is_file()
 
 
+def test_the_oci_image_goes_to_a_registry(image: Image, registry: tuple[str, Path]) -> None:
+    """--bootc-container docker://: the very image of the layout, pushed by skopeo (digests preserved)."""
+    host = registry[0].removeprefix("oci://").split("/", 1)[0]
+    reference = f"docker://{host}/deb-mock/image:v1"
+    pushed = image.json("--bootc-container", reference)
+    assert pushed["bootc"]["manifest_digest"] == image.bootc("container")["manifest_digest"], pushed  # type: ignore[index]
+    inspect = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", reference], capture_output=True,
+                                        text=True, check=True).stdout)
+    assert inspect["Digest"] == image.bootc("container")["manifest_digest"]
+    assert inspect["Labels"]["containers.bootc"] == "1"
+    bad = image.dm.json(*image.args("--bootc-container", "docker://127.0.0.1:1/Upper"))
+    assert bad["exit_code"] == 5 and "docker://HOST" in str(bad["error"]), bad
+
+
 def test_disk_has_an_esp_and_an_ext4_root_with_fixed_ids(image: Image) -> None:
     raw = image.top / "disk.raw"
     dump = subprocess.run([sbin("sfdisk"), "--dump", str(raw)], capture_output=True, text=True, check=True).stdout

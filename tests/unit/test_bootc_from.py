@@ -12,6 +12,7 @@ import pytest
 
 from deb_mock.errors import UsageError
 from plugins.bootc.from_image import ImageSource, NotBootable, _created, _unescape, whiteouts
+from plugins.bootc.oci import RegistryDestination, parse_destination
 
 
 def test_image_names_are_skopeos(tmp_path: Path) -> None:
@@ -69,3 +70,15 @@ def test_the_creation_time_is_the_images() -> None:
     assert _created({"created": "2025-11-02T10:00:00Z"}) == 1762077600
     assert _created({"created": "2025-11-02T10:00:00.123456789Z"}) == 1762077600
     assert _created({}) == 0
+
+
+def test_a_registry_destination_is_dockers_reference() -> None:
+    dest = parse_destination("docker://127.0.0.1:5000/deb-mock/image:v1", "latest")
+    assert isinstance(dest, RegistryDestination)
+    assert (str(dest), dest.loopback) == ("docker://127.0.0.1:5000/deb-mock/image:v1", True)
+    remote = parse_destination("docker://registry.example/farm/image", "latest")
+    assert isinstance(remote, RegistryDestination)
+    assert (remote.tag, remote.loopback) == ("latest", False)
+    for bad in ("docker://127.0.0.1:5000", "docker://host/Upper", "docker:/x/y", "docker://h/x:t/a"):
+        with pytest.raises(UsageError, match="docker://HOST"):
+            parse_destination(bad, "latest")
