@@ -5,11 +5,15 @@ Starts Debian's docker-registry on loopback and, per run, two builders with
 their own base and cache directories (the apt cache shared, as on one
 machine; a farm's builders would share it through apt-cacher-ng instead):
 
-- builder 1: a cold ``--init`` (bootstrap) that pushes its root cache;
-- builder 2: ``--init`` with an empty local cache, restored from the registry.
+- builder 1: a cold ``--init`` (bootstrap) that pushes its root cache, then a
+  rebuild of hello (sid's source) that installs its build dependencies and
+  pushes that layer;
+- builder 2: ``--init`` with empty local caches, restored from the registry,
+  then the same rebuild on the build-deps layer pulled from the registry.
 
-Prints min/median/max of each, the ratio (target <= 0.3) and the bytes
-pushed and pulled. Run as root: ``.venv/bin/python benchmarks/farm.py [--runs 3]``.
+Prints min/median/max of each, the ratios (targets: ready <= 0.3, hello
+<= 0.5; lintian off on both) and the bytes pushed and pulled.
+Run as root: ``.venv/bin/python benchmarks/farm.py [--runs 3]``.
 Needs the docker-registry package (.ci/install installs it).
 """
 
@@ -27,6 +31,8 @@ import time
 from pathlib import Path
 
 SUITE = "trixie"
+SID_SOURCES = ["--config-opts", "source_suites=[sid]", "--config-opts",
+               "apt_options=[Acquire::Check-Valid-Until=false]"]
 
 
 def builder(top: Path, name: str, url: str, push: bool, *args: str) -> list[str]:
@@ -34,6 +40,21 @@ def builder(top: Path, name: str, url: str, push: bool, *args: str) -> list[str]
             "--config-opts", f"basedir={top}/{name}/roots", "--config-opts", f"cache_topdir={top}/{name}/cache",
             "--plugin-option", f"apt_cache:dir={top}/apt-cache", "--remote-cache", url,
             *(["--remote-cache-push"] if push else []), *args]
+
+
+def fetch_hello(top: Path, url: str) -> Path:
+    """hello's source, fetched by a warm-up builder (which also fills the shared apt cache)."""
+    out = top / "warm-up-result"
+    timed(builder(top, "warm-up", url, False, *SID_SOURCES, "--resultdir", str(out), "--disable-plugin", "lintian",
+                  "--rebuild", "hello/sid"))
+    argv = [a for a in builder(top, "warm-up", url, False, "--print-root-path") if a != "--json"]
+    root = Path(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()).parent
+    fetched = next((root / "sources").rglob("hello_*.dsc"))
+    source = top / "src"
+    source.mkdir()
+    for file in fetched.parent.iterdir():
+        shutil.copy2(file, source)
+    return source / fetched.name
 
 
 def timed(argv: list[str]) -> tuple[float, dict[str, object]]:
@@ -79,22 +100,35 @@ def main() -> None:
     registry, url = start_registry(top)
     cold: list[float] = []
     pulled: list[float] = []
-    pushed_bytes = pulled_bytes = 0
+    hello_cold: list[float] = []
+    hello_pulled: list[float] = []
+    moved: dict[str, int] = {}
     try:
-        # one bootstrap first fills the shared apt cache, so no run measures the archive's speed
-        timed(builder(top, "warm-up", url, False, "--init"))
+        # the warm-up fetches hello and fills the shared apt cache, so no run measures the archive's speed
+        dsc = fetch_hello(top, url + "warmup")
         for run in range(args.runs):
             tag = f"run{run}"
             repository = url + tag  # a fresh repository per run: builder 1 is cold for the registry too
-            seconds, data = timed(builder(top, f"{tag}-1", repository, True, "--init"))
+            first = (top, f"{tag}-1", repository, True)
+            second = (top, f"{tag}-2", repository, False)
+            build = ("--disable-plugin", "lintian", "--rebuild", str(dsc))
+            seconds, data = timed(builder(*first, "--init"))
             cold.append(seconds)
-            pushed_bytes = int(data.get("remote_cache", {}).get("bytes", 0))  # type: ignore[union-attr]
-            seconds, data = timed(builder(top, f"{tag}-2", repository, False, "--init"))
+            moved["root pushed"] = _bytes(data, "root")
+            seconds, data = timed(builder(*first, "--resultdir", str(top / f"{tag}-1-out"), *build))
+            hello_cold.append(seconds)
+            moved["build-deps pushed"] = _bytes(data, "build-deps")
+            seconds, data = timed(builder(*second, "--init"))
             durations = data.get("durations", {})
             if "bootstrap" in durations or "remote-cache-pull" not in durations:  # type: ignore[operator]
                 sys.exit(f"builder 2 did not restore from the registry: {durations}")
             pulled.append(seconds)
-            pulled_bytes = int(data.get("remote_cache", {}).get("bytes", 0))  # type: ignore[union-attr]
+            moved["root pulled"] = _bytes(data, "root")
+            seconds, data = timed(builder(*second, "--resultdir", str(top / f"{tag}-2-out"), *build))
+            if "apt-build-dep" in data.get("durations", {}):  # type: ignore[operator]
+                sys.exit("builder 2 installed the build dependencies instead of pulling them")
+            hello_pulled.append(seconds)
+            moved["build-deps pulled"] = _bytes(data, "build-deps")
     finally:
         registry.terminate()
         registry.wait()
@@ -102,9 +136,18 @@ def main() -> None:
         shutil.rmtree(top, ignore_errors=True)
     print(f"builder 1, cold --init (bootstrap, push):    {spread(cold)}")
     print(f"builder 2, --init from the registry (pull):  {spread(pulled)}")
-    print(f"ratio builder 2 / builder 1 (median):        {statistics.median(pulled) / statistics.median(cold):.2f}"
+    print(f"ratio ready, builder 2 / builder 1 (median): {statistics.median(pulled) / statistics.median(cold):.2f}"
           "  (target <= 0.3)")
-    print(f"bytes pushed by builder 1: {pushed_bytes:,}; pulled by builder 2: {pulled_bytes:,}")
+    print(f"builder 1, hello (apt, push):                {spread(hello_cold)}")
+    print(f"builder 2, hello (layer from the registry):  {spread(hello_pulled)}")
+    print(f"ratio hello, builder 2 / builder 1 (median): "
+          f"{statistics.median(hello_pulled) / statistics.median(hello_cold):.2f}  (target <= 0.5)")
+    print("bytes: " + ", ".join(f"{what} {count:,}" for what, count in moved.items()))
+
+
+def _bytes(data: dict[str, object], kind: str) -> int:
+    moved = data.get("remote_cache", {}).get(kind, {})  # type: ignore[union-attr]
+    return int(moved.get("bytes", 0))
 
 
 if __name__ == "__main__":
