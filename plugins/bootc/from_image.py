@@ -223,15 +223,18 @@ class FromImage:
         return work / "layout"
 
     def _unpack(self, layout: Path, digests: list[str], tree: Path) -> None:
-        """Every layer in order, in the tools sandbox (tar there, with only the tree writable)."""
+        """Every layer in order, in the tools sandbox (tar there): the blobs read-only, the listing's directory
+        writable while tar lists the layers, and then only the tree, so that a link a layer plants cannot
+        reach the whiteout lists or the later layers."""
         lists = layout.parent / "lists"
         lists.mkdir()
         blobs = [f"{IN_PULL}/layout/blobs/sha256/{_hex(d)}" for d in digests]
-        mounts: list[Mount] = [Bind(str(layout.parent), IN_PULL, readonly=False)]
+        layout_mount = Bind(str(layout), f"{IN_PULL}/layout")
         tools = self.root.new_scratch("bootc-tools", self.pipeline.tools().stack())
         try:
-            self.pipeline.run_tool(["/bin/sh", "-c", LIST_SCRIPT, "sh", f"{IN_PULL}/lists", *blobs],
-                                   "bootc-unpack", mounts, root_fs=tools)
+            self.pipeline.run_tool(["/bin/sh", "-c", LIST_SCRIPT, "sh", f"{IN_PULL}/lists", *blobs], "bootc-unpack",
+                                   [layout_mount, Bind(str(lists), f"{IN_PULL}/lists", readonly=False)],
+                                   root_fs=tools)
             args: list[str] = []
             for i, blob in enumerate(blobs):
                 removed, opaque = whiteouts(_read_own(lists / f"list-{i}").decode("ascii", "replace"))
@@ -239,7 +242,8 @@ class FromImage:
                 (lists / f"opaque-{i}").write_bytes(b"".join(os.fsencode(p) + b"\0" for p in opaque))
                 args += [blob, f"{IN_PULL}/lists/removed-{i}", f"{IN_PULL}/lists/opaque-{i}"]
             self.pipeline.run_tool(["/bin/sh", "-c", UNPACK_SCRIPT, "sh", IN_TREE, *args], "bootc-unpack",
-                                   [*mounts, Bind(str(tree), IN_TREE, readonly=False)], root_fs=tools)
+                                   [layout_mount, Bind(str(lists), f"{IN_PULL}/lists"),
+                                    Bind(str(tree), IN_TREE, readonly=False)], root_fs=tools)
         finally:
             self.root.discard_scratch("bootc-tools")
 
