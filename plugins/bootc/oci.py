@@ -66,8 +66,11 @@ class RegistryDestination:
     def parse(cls, text: str, default_tag: str) -> RegistryDestination:
         match = re.fullmatch(r"docker://([A-Za-z0-9.-]+(?::\d{1,5})?)/([a-z0-9]+(?:[._/-][a-z0-9]+)*)"
                              r"(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?", text)
-        if not match:
-            raise UsageError(f"--bootc-container '{text}': expected docker://HOST[:PORT]/REPOSITORY[:TAG]")
+        # a first component without a dot or a port is a Docker Hub namespace to skopeo: never guess a registry
+        host = match.group(1) if match else ""
+        if not match or not ("." in host or ":" in host or host == "localhost"):
+            raise UsageError(f"--bootc-container '{text}': expected docker://HOST[:PORT]/REPOSITORY[:TAG] "
+                             "(HOST with a dot or a port, or localhost)")
         return cls(match.group(1), match.group(2), match.group(3) or default_tag)
 
     @property

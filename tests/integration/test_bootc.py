@@ -227,8 +227,10 @@ def test_bad_output_and_sizes_are_clear_errors(image: Image, tmp_path: Path) -> 
     assert missing.returncode == 70 and "does not exist" in missing.stderr
     wrong = image.dm.run(*image.args("--bootc-image", str(tmp_path / "x.iso")))
     assert wrong.returncode == 5 and ".qcow2" in wrong.stderr
-    dest = image.dm.run(*image.args("--bootc-container", "docker://example/x"))
+    dest = image.dm.run(*image.args("--bootc-container", "ftp:x"))
     assert dest.returncode == 5 and "oci:DIR" in dest.stderr
+    hub = image.dm.run(*image.args("--bootc-container", "docker://example/x"))  # no registry named: not Docker Hub
+    assert hub.returncode == 5 and "HOST with a dot" in hub.stderr
     no_qemu = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"))],
                              env={**image.dm.env, "PATH": "/nonexistent"}, capture_output=True, text=True)
     assert no_qemu.returncode == 31 and "apt-get install qemu-system-x86" in no_qemu.stderr

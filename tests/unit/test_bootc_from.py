@@ -79,6 +79,6 @@ def test_a_registry_destination_is_dockers_reference() -> None:
     remote = parse_destination("docker://registry.example/farm/image", "latest")
     assert isinstance(remote, RegistryDestination)
     assert (remote.tag, remote.loopback) == ("latest", False)
-    for bad in ("docker://127.0.0.1:5000", "docker://host/Upper", "docker:/x/y", "docker://h/x:t/a"):
+    for bad in ("docker://127.0.0.1:5000", "docker://host/Upper", "docker:/x/y", "docker://h/x:t/a", "docker://example/x"):
         with pytest.raises(UsageError, match="docker://HOST"):
             parse_destination(bad, "latest")
