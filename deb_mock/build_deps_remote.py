@@ -110,7 +110,7 @@ class RemoteBuildDeps:
 def _remove_leftovers(directory: Path) -> None:
     """Pulls, unpacks and pushes of killed runs (``.NAME.pull-PID…``): their process is gone."""
     for leftover in directory.glob(".*.*-*"):
-        match = re.fullmatch(r"\.[0-9a-f]+\.(?:pull|unpack|push)-(\d+)(?:\.tar\.\w+)?", leftover.name)
+        match = re.fullmatch(r"\.[0-9a-f]+\.(?:pull|unpack|push)-(\d+)(?:\.tar\.\w+)?(?:\.tmp-\d+)?", leftover.name)
         if not match or os.path.exists(f"/proc/{match.group(1)}"):
             continue
         if leftover.is_dir() and not leftover.is_symlink():

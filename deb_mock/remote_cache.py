@@ -121,9 +121,9 @@ class Registry:
         import http.client
         import urllib.parse
 
-        host, port, target = self.location.host, self.location.port, path
+        host, port, target, secure = self.location.host, self.location.port, path, self.location.secure
         for _ in range(redirects + 1):
-            cls = http.client.HTTPSConnection if self.location.secure or port == 443 else http.client.HTTPConnection
+            cls = http.client.HTTPSConnection if secure else http.client.HTTPConnection
             connection = cls(host, port, timeout=self.timeout)
             sent = dict(headers or {})
             if self.auth and host == self.location.host:
@@ -135,11 +135,13 @@ class Registry:
                 connection.close()
                 raise RemoteCacheUnavailable(f"{self.location}: {exc}") from None
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                moved = urllib.parse.urljoin(f"http://{host}:{port}{target}", response.getheader("Location"))
+                base = f"{'https' if secure else 'http'}://{host}:{port}{target}"
+                moved = urllib.parse.urljoin(base, response.getheader("Location"))
                 response.read()
                 connection.close()
                 parsed = urllib.parse.urlsplit(moved)
-                host, port = parsed.hostname or host, parsed.port or (443 if parsed.scheme == "https" else 80)
+                secure = parsed.scheme == "https"  # a redirect (to blob storage, say) names its own scheme
+                host, port = parsed.hostname or host, parsed.port or (443 if secure else 80)
                 target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
                 continue
             return response, connection

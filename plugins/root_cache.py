@@ -137,6 +137,11 @@ def _discard(fd: int, tarball: Path, meta_path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _remote_tag(root: RootServices, compression: str) -> str:
+    """The registry's tag of this config's root cache: keyed as the local tarball is, with its compression."""
+    return tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
+
+
 def _remove_stale_temporaries(tarball: Path) -> None:
     """Temporary files of the entry left by a killed writer or puller: the exclusive lock says nobody works now."""
     for stale in tarball.parent.glob(f"{tarball.name.split('.', 1)[0]}*{TEMP_INFIX}*"):
@@ -148,7 +153,7 @@ def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compre
     registry = registry_for(root.config, "root")
     if registry is None:
         return False
-    tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
+    tag = _remote_tag(root, compression)
     with cache_lock(root, lock, exclusive=True), root.logs.stage("remote-cache-pull"):
         if meta_path.exists():
             return True  # a concurrent run of the same config pulled or made it meanwhile
@@ -177,7 +182,7 @@ def _push(root: RootServices, tarball: Path, meta: dict[str, object], digest: st
     registry = registry_for(root.config, "root")
     if registry is None or not root.config.remote_cache.push:
         return
-    tag = tag_for("root", f"{bootstrap_digest(root.config)}-{compression}")
+    tag = _remote_tag(root, compression)
     with root.logs.stage("remote-cache-push"):
         try:
             wrote = registry.publish(tag, meta, tarball, digest)

@@ -93,7 +93,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
         return None
     # the pipeline's modules are imported only by runs that use them: every other run starts faster
     from . import lint, oci
-    from .pipeline import ContainerStage, Pipeline, push
+    from .pipeline import ContainerStage, Pipeline
 
     if args.bootc_from and (mode == "bootc_run" or (mode == "bootc_lint" and args.bootc_lint)):
         raise UsageError("--bootc-from goes with --bootc-image, --bootc-commit, --bootc-container or --bootc-lint")
@@ -124,7 +124,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     elif mode == "bootc_container":
         target = oci.parse_destination(args.bootc_container, pipeline.settings.oci_tag)
         if isinstance(target, oci.RegistryDestination):
-            report.update(push(pipeline, target, pipeline.internal_commit()))
+            report.update(ContainerStage(pipeline).push(target, pipeline.internal_commit()))
             _print(args, f"{target} {report['manifest_digest']}")
             return 0
         dest = target

@@ -132,7 +132,6 @@ class FromImage:
         self.source = source
         self.top = pipeline.top
         self.manifest_digest = ""
-        self.labels: dict[str, str] = {}
         self._tree: Tree | None = None
 
     @property
@@ -173,7 +172,6 @@ class FromImage:
         self.root.require_initialized()
         layout = self._pull()
         manifest, config = _read_image(layout, self.manifest_digest)
-        self.labels = dict((config.get("config") or {}).get("Labels") or {})
         key = digest_of(FROM_FORMAT, TREE_FORMAT, self.manifest_digest, settings.cloud_init,
                         settings.source_date_epoch, DRACUT_OPTIONS)
         stages = StageDirs(self.top, "from-tree")

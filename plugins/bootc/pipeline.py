@@ -551,20 +551,21 @@ class ContainerStage:
         return {**info, "destination": str(dest)}
 
 
-def push(pipeline: Pipeline, dest: oci.RegistryDestination, checksum: str) -> dict[str, object]:
-    """The cached OCI image to a registry with the target release's skopeo (digests preserved)."""
-    layout, info = ContainerStage(pipeline).build(checksum)
-    root_fs = pipeline.root.new_scratch("bootc-push", pipeline.skopeo_tools().stack())
-    tls = ["--dest-tls-verify=false"] if dest.loopback else []
-    with pipeline.root.logs.stage("bootc-push"):
-        pipeline.root.console.info(f"bootc: pushing the OCI image to {dest}")
-        try:
-            pipeline.root.checked_run(["skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests", *tls,
-                                       f"oci:{IN_TREE}", str(dest)], "bootc-push", root_fs=root_fs, network=True,
-                                      mounts=[Bind(str(layout), IN_TREE)])
-        finally:
-            pipeline.root.discard_scratch("bootc-push")
-    return {**info, "destination": str(dest)}
+    def push(self, dest: oci.RegistryDestination, checksum: str) -> dict[str, object]:
+        """The cached OCI image to a registry with the target release's skopeo (digests preserved)."""
+        pipeline = self.pipeline
+        layout, info = self.build(checksum)
+        root_fs = pipeline.root.new_scratch("bootc-push", pipeline.skopeo_tools().stack())
+        tls = ["--dest-tls-verify=false"] if dest.loopback else []
+        with pipeline.root.logs.stage("bootc-push"):
+            pipeline.root.console.info(f"bootc: pushing the OCI image to {dest}")
+            try:
+                pipeline.root.checked_run(["skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests",
+                                           *tls, f"oci:{IN_TREE}", str(dest)], "bootc-push", root_fs=root_fs,
+                                          network=True, mounts=[Bind(str(layout), IN_TREE)])
+            finally:
+                pipeline.root.discard_scratch("bootc-push")
+        return {**info, "destination": str(dest)}
 
 
 def _replace(new: Path, target: Path) -> None:

@@ -88,6 +88,7 @@ def test_a_killed_pull_leaves_nothing_the_next_one_keeps(tmp_path: Path) -> None
     (tmp_path / f".{key}.unpack-{dead}").mkdir()
     (tmp_path / f".{key}.unpack-{dead}" / "usr").mkdir()
     (tmp_path / f".{key}.push-{dead}.tar.zst").write_bytes(b"partial")
+    (tmp_path / f".{key}.pull-{dead}.tar.zst.tmp-{dead}").write_bytes(b"a download cut short")
     alive = tmp_path / f".{key}.pull-{os.getpid()}.tar.zst"
     alive.write_bytes(b"someone is pulling")
     (tmp_path / key).mkdir()  # a layer
