@@ -5,14 +5,16 @@ build-deps layer; builder 2, whose local caches are empty and who trusts
 the farm's key, restores both from the registry (no bootstrap, no apt) and
 builds the same .deb; a corrupted blob in the registry's storage, and an
 entry signed by a key builder 4 does not trust, are warnings and local
-bootstraps. (A registry that is down or silent: the unit tests, with
-real sockets.)
+bootstraps; so is a registry that is stopped (builder 5: nothing listens
+on its port). (A registry that never answers: the unit tests, with real
+sockets.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -63,6 +65,10 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
     second = _builder(dm, tmp_path, "farm2", url, push=False, trust=str(farm_key))
     third = _builder(dm, tmp_path, "farm3", url, push=False)
     fourth = _builder(dm, tmp_path, "farm4", url, push=False, trust=str(stranger))
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed: a stopped registry
+        probe.bind(("127.0.0.1", 0))
+        stopped = f"oci://127.0.0.1:{probe.getsockname()[1]}/deb-mock/cache"
+    fifth = _builder(dm, tmp_path, "farm5", stopped, push=True)
     dm.env["GNUPGHOME"] = str(tmp_path / "gnupg-farm")  # builder 1 signs with the operator's gpg
     try:
         made = dm.json(*first, "--init")
@@ -110,9 +116,16 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
         assert doubting["exit_code"] == 0 and "bootstrap" in doubting["durations"], doubting  # type: ignore[operator]
         assert "no good signature" in str(doubting["_stderr"]), doubting["_stderr"]
 
+        # the registry stopped: a warning, a local bootstrap, and the push after it fails with a warning too
+        alone = dm.json(*fifth, "--init")
+        assert alone["exit_code"] == 0 and "bootstrap" in alone["durations"], alone  # type: ignore[operator]
+        assert "refused" in str(alone["_stderr"]) and "bootstrapping locally" in str(alone["_stderr"]), \
+            alone["_stderr"]
+        assert "pushing root-" in str(alone["_stderr"]), alone["_stderr"]
+
         malformed = dm.run(*second, "--remote-cache", "http://127.0.0.1/x", "--chroot", "true")
         assert malformed.returncode == 3 and "remote_cache.url" in malformed.stderr, malformed.stderr
     finally:
         dm.env.pop("GNUPGHOME", None)
-        for builder in (first, second, third, fourth):
+        for builder in (first, second, third, fourth, fifth):
             dm.run(*builder, "--scrub=chroot")

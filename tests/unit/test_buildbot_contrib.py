@@ -1,6 +1,6 @@
 """contrib/buildbot: deb-mock's exit codes as Buildbot's results, and the factory's steps (Buildbot's own classes).
 
-tests/integration/test_buildbot.py runs a master and two workers.
+tests/integration/test_farm.py runs a master and two workers, with a registry and apt-cacher-ng.
 """
 
 from __future__ import annotations
