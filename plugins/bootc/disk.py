@@ -117,13 +117,19 @@ def sfdisk_script(geometry: Geometry, ids: DiskIds, arch: str) -> str:
     )
 
 
-def grub_stub(ids: DiskIds, syslinux_root: str) -> str:
-    """The config embedded in the standalone GRUB: serial console, find the root, read ostree's syslinux.cfg."""
+def grub_stub(ids: DiskIds, syslinux_root: str, arch: str = "amd64") -> str:
+    """The config embedded in the standalone GRUB: serial console, find the root, read ostree's syslinux.cfg.
+
+    On amd64 GRUB drives the first UART itself beside the firmware's
+    console. arm64-efi GRUB has no UART driver of its own (``serial`` is
+    an error there); UEFI's console on arm64 machines is the serial port.
+    """
+    serial = ("serial --unit=0 --speed=115200\n"
+              "terminal_input serial console\n"
+              "terminal_output serial console\n") if arch == "amd64" else ""
     return (
-        "serial --unit=0 --speed=115200\n"
-        "terminal_input serial console\n"
-        "terminal_output serial console\n"
-        f"search --no-floppy --fs-uuid --set=root {ids.root_fs}\n"
+        serial
+        + f"search --no-floppy --fs-uuid --set=root {ids.root_fs}\n"
         f"syslinux_configfile -r {syslinux_root} /boot/syslinux/syslinux.cfg\n"
     )
 

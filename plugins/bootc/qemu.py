@@ -3,11 +3,15 @@
 The image itself is never written: qemu boots a throw-away qcow2 overlay of
 it. qemu dies with deb-mock (parent-death signal). With a timeout the run is
 a boot check: it succeeds when the login prompt appears on the serial console.
+The machine follows the image: its root partition's type (the Discoverable
+Partitions Specification's code per architecture) picks qemu-system-x86_64
+with OVMF or qemu-system-aarch64 with AAVMF.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import select
@@ -17,16 +21,46 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 
+from .disk import ROOT_TYPE
 from .formats import BOOTABLE
 
 #: UEFI firmware (the ovmf package) for amd64
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = ("/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/share/OVMF/OVMF_VARS.fd")
+#: UEFI firmware (the qemu-efi-aarch64 package) for arm64
+AAVMF_CODE = ("/usr/share/AAVMF/AAVMF_CODE.fd",)
+AAVMF_VARS = ("/usr/share/AAVMF/AAVMF_VARS.fd",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """What boots one architecture's images: the emulator, its machine and CPU, the firmware's package."""
+
+    emulator: str
+    emulator_package: str
+    machine: tuple[str, ...]
+    code: tuple[str, ...]
+    variables: tuple[str, ...]
+    firmware_package: str
+    #: TCG's vCPU threads: one on x86-64 (see qemu_command), one per vCPU on arm64
+    tcg_threads: str
+
+
+MACHINES = {
+    "amd64": Machine("qemu-system-x86_64", "qemu-system-x86", ("-machine", "q35", "-cpu", "max"),
+                     OVMF_CODE, OVMF_VARS, "ovmf", "single"),
+    # pauth-impdef: the CPU's own pointer-authentication hash, which TCG computes many times faster
+    # than the architected QARMA one (a guest cannot tell the difference)
+    "arm64": Machine("qemu-system-aarch64", "qemu-system-arm", ("-machine", "virt", "-cpu", "max,pauth-impdef=on"),
+                     AAVMF_CODE, AAVMF_VARS, "qemu-efi-aarch64", "multi"),
+}
+GPT_HEADER_LBA, SECTOR = 1, 512
 LOGIN_PROMPT = b" login: "
 #: what the guest kernel prints when it gives up: no login prompt will follow
 KERNEL_PANIC = b"Kernel panic - not syncing"
@@ -54,17 +88,19 @@ def _first(paths: Sequence[str], package: str) -> str:
     raise MissingTool(f"UEFI firmware not found ({paths[0]})", hint=f"apt-get install {package}")
 
 
-def qemu_command(image_overlay: Path, vars_copy: Path, code: str, *, accel: str, memory: str, cpus: int,
-                 drives: Sequence[Path]) -> list[str]:
-    """The qemu command line: q35, UEFI, virtio disk, serial console on stdio, no network.
+def qemu_command(machine: Machine, image_overlay: Path, vars_copy: Path, code: str, *, accel: str, memory: str,
+                 cpus: int, drives: Sequence[Path]) -> list[str]:
+    """The qemu command line: the machine's board and CPU, UEFI, virtio disk, serial console on stdio, no network.
 
-    TCG runs its vCPUs in one thread: with one thread per vCPU (qemu 7.2's
-    default) a trixie guest's kernel was seen to panic early in boot, jumping
-    into the middle of an instruction while the kernel patched its own code on
-    the other vCPU; on two host cores one thread boots as fast (60-65 s both).
+    On x86-64, TCG runs its vCPUs in one thread: with one thread per vCPU
+    (qemu 7.2's default) a trixie guest's kernel was seen to panic early in
+    boot, jumping into the middle of an instruction while the kernel patched
+    its own code on the other vCPU; on two host cores one thread boots as fast
+    (60-65 s both).
     """
-    argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=single" if accel == "tcg" else accel,
-            "-cpu", "max", "-m", memory, "-smp", str(cpus), "-display", "none", "-serial", "stdio",
+    tcg = f"tcg,thread={machine.tcg_threads}"
+    argv = [machine.emulator, *machine.machine, "-accel", tcg if accel == "tcg" else accel,
+            "-m", memory, "-smp", str(cpus), "-display", "none", "-serial", "stdio",
             "-monitor", "none", "-nic", "none", "-no-user-config",
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
             "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
@@ -87,21 +123,23 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
     for drive in drives:
         if not drive.is_file():
             raise UsageError(f"--bootc-run-drive {drive}: no such file")
-    if shutil.which("qemu-system-x86_64") is None:
-        raise MissingTool("qemu-system-x86_64 is not installed", hint="apt-get install qemu-system-x86")
     if shutil.which("qemu-img") is None:
         raise MissingTool("qemu-img is not installed", hint="apt-get install qemu-utils")
-    code, variables = _first(OVMF_CODE, "ovmf"), _first(OVMF_VARS, "ovmf")
     if size is not None:
         _check_size(image, size)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="deb-mock-boot-") as tmp:
         overlay, vars_copy = Path(tmp) / "disk.qcow2", Path(tmp) / "vars.fd"
-        shutil.copyfile(variables, vars_copy)
         fmt = BOOTABLE.get(image.suffix.lower(), "raw")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
                         str(overlay), *([str(size)] if size else [])], check=True, stderr=subprocess.PIPE)
-        argv = qemu_command(overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,
+        machine = MACHINES[image_architecture(image, overlay)]
+        if shutil.which(machine.emulator) is None:
+            raise MissingTool(f"{machine.emulator} is not installed",
+                              hint=f"apt-get install {machine.emulator_package}")
+        code = _first(machine.code, machine.firmware_package)
+        shutil.copyfile(_first(machine.variables, machine.firmware_package), vars_copy)
+        argv = qemu_command(machine, overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,
                             drives=[d.absolute() for d in drives])
         if timeout is None:
             process = subprocess.Popen(argv, preexec_fn=_die_with_parent)
@@ -113,6 +151,40 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
                 raise
             return time.monotonic() - started
         return _boot_check(argv, timeout, started, echo)
+
+
+def image_architecture(image: Path, overlay: Path) -> str:
+    """The architecture whose root partition type the image's GPT holds (read through the qcow2 overlay)."""
+    head = overlay.with_name("head.raw")
+    dumped = subprocess.run(["qemu-img", "dd", "-f", "qcow2", "-O", "raw", f"bs={SECTOR}", "count=34",
+                             f"if={overlay}", f"of={head}"], capture_output=True, text=True, check=False)
+    if dumped.returncode != 0:
+        raise UsageError(f"--bootc-run {image}: qemu-img cannot read it ({dumped.stderr.strip()})")
+    found = partition_types(head.read_bytes())
+    for arch, code in ROOT_TYPE.items():
+        if code in found:
+            return arch
+    raise UsageError(f"--bootc-run {image}: no root partition of a known architecture "
+                     f"({', '.join(sorted(ROOT_TYPE))}) in its partition table")
+
+
+def partition_types(head: bytes) -> set[str]:
+    """The partition type GUIDs (upper case) of a GPT whose first 34 sectors are ``head``; empty if none."""
+    header = head[GPT_HEADER_LBA * SECTOR:(GPT_HEADER_LBA + 1) * SECTOR]
+    if header[:8] != b"EFI PART":
+        return set()
+    first_lba = int.from_bytes(header[72:80], "little")
+    count = int.from_bytes(header[80:84], "little")
+    entry_size = int.from_bytes(header[84:88], "little")
+    found = set()
+    for index in range(count):
+        start = first_lba * SECTOR + index * entry_size
+        type_bytes = head[start:start + 16]
+        if len(type_bytes) < 16:
+            break
+        if any(type_bytes):
+            found.add(str(uuid.UUID(bytes_le=type_bytes)).upper())
+    return found
 
 
 def _check_size(image: Path, size: int) -> None:

@@ -28,6 +28,13 @@ TOOL_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: the kernel's serial console by architecture: what qemu's machine (q35, virt) and most clouds wire up
+DEFAULT_KERNEL_ARGS: dict[str, tuple[str, ...]] = {
+    "amd64": ("console=ttyS0,115200",),
+    "arm64": ("console=ttyAMA0,115200",),
+}
+
+
 #: what a cloud image adds (cloud_init: true): cloud-init, growpart for the root's partition, ip for cloud-init
 CLOUD_PACKAGES = ("cloud-init", "cloud-guest-utils", "iproute2")
 
@@ -60,8 +67,9 @@ class Settings:
     #: a cloud image: cloud-init (with its NoCloud, EC2, GCE, Azure ... data sources), networking by
     #: systemd-networkd with DHCP, and a root partition and file system that grow to the disk at first boot
     cloud_init: bool = False
-    #: kernel command line besides root=, rw and systemd.gpt_auto=0 (which deb-mock sets)
-    kernel_args: tuple[str, ...] = ("console=ttyS0,115200",)
+    #: kernel command line besides root=, rw and systemd.gpt_auto=0 (which deb-mock sets);
+    #: None: the architecture's serial console (DEFAULT_KERNEL_ARGS)
+    kernel_args: tuple[str, ...] | None = None
     hostname: str = "debian"
     #: root's password, plain or "hashed:" + crypt(3) hash; empty with lock_root false: no password at all
     root_password: str = ""
@@ -95,3 +103,9 @@ class Settings:
     qemu_accel: Literal["tcg", "kvm"] = "tcg"
     qemu_memory: str = "2048"
     qemu_cpus: int = 2
+
+    def kernel_args_for(self, arch: str) -> tuple[str, ...]:
+        """The configured kernel arguments, or the serial console of ``arch``'s usual machine."""
+        if self.kernel_args is not None:
+            return self.kernel_args
+        return DEFAULT_KERNEL_ARGS.get(arch, ())

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -17,6 +18,7 @@ import pytest
 from deb_mock.plugins.bootc import disk, formats, oci, qemu, transforms
 from deb_mock.plugins.bootc.image_layers import digest_of, newest_changelog, tree_fingerprint
 from deb_mock.plugins.bootc.intree import InTree
+from deb_mock.plugins.bootc.settings import Settings
 
 from deb_mock.errors import ConfigError, UsageError
 
@@ -68,6 +70,9 @@ def test_grub_stub_reads_ostrees_syslinux_config() -> None:
     stub = disk.grub_stub(ids, "/")
     assert f"search --no-floppy --fs-uuid --set=root {ids.root_fs}" in stub
     assert "syslinux_configfile -r / /boot/syslinux/syslinux.cfg" in stub
+    assert "serial --unit=0" in stub and "terminal_output serial console" in stub
+    arm = disk.grub_stub(ids, "/", "arm64")  # arm64-efi GRUB has no serial terminal: UEFI's console is the UART
+    assert "serial" not in arm and f"--set=root {ids.root_fs}" in arm
     assert disk.syslinux_root_for("LABEL x\n\tKERNEL /boot/ostree/a/vmlinuz\n") == "/"
     assert disk.syslinux_root_for("LABEL x\n  KERNEL /ostree/a/vmlinuz\n") == "/boot"
     with pytest.raises(Exception, match="no KERNEL line"):
@@ -233,12 +238,37 @@ def test_newest_changelog_is_the_source_date_epoch(tmp_path: Path) -> None:
 
 
 def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
-    argv = qemu.qemu_command(tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd", accel="tcg", memory="2048",
-                             cpus=2, drives=[tmp_path / "u.img"])
+    argv = qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd",
+                             accel="tcg", memory="2048", cpus=2, drives=[tmp_path / "u.img"])
     joined = " ".join(argv)
+    assert argv[0] == "qemu-system-x86_64" and "-machine q35" in joined
     assert "-accel tcg,thread=single" in joined and "-nic none" in joined and "-serial stdio" in joined
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd" in joined
     assert f"if=virtio,format=raw,readonly=on,file={tmp_path / 'u.img'}" in joined
+    arm = " ".join(qemu.qemu_command(qemu.MACHINES["arm64"], tmp_path / "o.qcow2", tmp_path / "vars.fd",
+                                     "/aavmf.fd", accel="tcg", memory="2048", cpus=2, drives=[]))
+    assert arm.startswith("qemu-system-aarch64 -machine virt -cpu max")
+    assert "-accel tcg,thread=multi" in arm and "-nic none" in arm
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_the_root_partitions_type_names_the_images_architecture(tmp_path: Path, arch: str) -> None:
+    """A GPT written by sfdisk, as the disk stage writes it, read back by type code."""
+    image = tmp_path / "disk.raw"
+    with image.open("wb") as handle:
+        handle.truncate(8 * disk.MIB)
+    layout = f"label: gpt\nsize=2MiB, type={disk.ESP_TYPE}\ntype={disk.ROOT_TYPE[arch]}\n"
+    subprocess.run(["sfdisk", "-q", str(image)], input=layout, text=True, check=True, capture_output=True)
+    head = image.read_bytes()[:34 * 512]
+    assert qemu.partition_types(head) == {disk.ESP_TYPE, disk.ROOT_TYPE[arch]}
+    assert qemu.partition_types(b"\0" * len(head)) == set()
+
+
+def test_kernel_args_default_to_the_architectures_serial_console() -> None:
+    assert Settings().kernel_args_for("amd64") == ("console=ttyS0,115200",)
+    assert Settings().kernel_args_for("arm64") == ("console=ttyAMA0,115200",)
+    assert Settings(kernel_args=()).kernel_args_for("arm64") == ()
+    assert Settings(kernel_args=("quiet",)).kernel_args_for("amd64") == ("quiet",)
 
 
 def test_boot_refuses_missing_files(tmp_path: Path) -> None:
