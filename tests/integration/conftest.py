@@ -123,6 +123,18 @@ def loopback_listener() -> Iterator[tuple[int, list[bytes]]]:
     thread.join(timeout=5)
 
 
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    """Until a service started as ``process`` accepts connections on loopback ``port`` (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None, f"{what} did not start"
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A distribution registry on a free loopback port, its storage in tmp_path/registry."""
@@ -137,14 +149,7 @@ def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                       f"http:\n  addr: 127.0.0.1:{port}\n")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "docker-registry did not start"
-                time.sleep(0.1)
+        wait_for_port(port, process, "docker-registry")
         yield f"oci://127.0.0.1:{port}/deb-mock/cache", storage
     finally:
         process.terminate()

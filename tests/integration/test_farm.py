@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO, DebMock
+from tests.integration.conftest import REPO, DebMock, wait_for_port
 from tests.integration.debsrc import make_source
 
 pytestmark = [pytest.mark.root, pytest.mark.network, pytest.mark.slow]
@@ -82,17 +82,6 @@ def _tool(name: str) -> str:
     return str(found) if found.exists() else str(shutil.which(name))
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline and process.poll() is None, f"{what} did not start"
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def apt_cacher(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """apt-cacher-ng on a free loopback port below 32768 (3.7's port parser takes no higher one); its log dir."""
@@ -112,7 +101,7 @@ def apt_cacher(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (top / "conf" / "acng.conf").write_text(ACNG_CONF.format(top=top, port=port))
     process = subprocess.Popen([binary, "-c", str(top / "conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process, "apt-cacher-ng")
+        wait_for_port(port, process, "apt-cacher-ng")
         yield port, top / "log"
     finally:
         process.terminate()
