@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
+from deb_mock.foreign_arch import host_architecture
 
 from .disk import ROOT_TYPE
 from .formats import BOOTABLE
@@ -154,7 +155,11 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
 
 
 def image_architecture(image: Path, overlay: Path) -> str:
-    """The architecture whose root partition type the image's GPT holds (read through the qcow2 overlay)."""
+    """The architecture whose root partition type the image's GPT holds (read through the qcow2 overlay).
+
+    An image without one (another tool's disk, a generic Linux partition)
+    boots as the host's architecture, as --bootc-run always did.
+    """
     head = overlay.with_name("head.raw")
     dumped = subprocess.run(["qemu-img", "dd", "-f", "qcow2", "-O", "raw", f"bs={SECTOR}", "count=34",
                              f"if={overlay}", f"of={head}"], capture_output=True, text=True, check=False)
@@ -164,8 +169,12 @@ def image_architecture(image: Path, overlay: Path) -> str:
     for arch, code in ROOT_TYPE.items():
         if code in found:
             return arch
-    raise UsageError(f"--bootc-run {image}: no root partition of a known architecture "
-                     f"({', '.join(sorted(ROOT_TYPE))}) in its partition table")
+    host = host_architecture()
+    if host not in MACHINES:
+        raise UsageError(f"--bootc-run {image}: no root partition of a known architecture "
+                         f"({', '.join(sorted(ROOT_TYPE))}) in its partition table, and no machine for this "
+                         f"{host} host")
+    return host
 
 
 def partition_types(head: bytes) -> set[str]:

@@ -264,6 +264,22 @@ def test_the_root_partitions_type_names_the_images_architecture(tmp_path: Path, 
     assert qemu.partition_types(b"\0" * len(head)) == set()
 
 
+@pytest.mark.parametrize(("root_type", "expected"), [(disk.ROOT_TYPE["arm64"], "arm64"),
+                                                     ("0FC63DAF-8483-4772-8E79-3D69D8477DE4", "amd64")])
+def test_run_picks_the_machine_from_the_image_or_else_the_host(tmp_path: Path, root_type: str,
+                                                               expected: str) -> None:
+    """Read through a real qcow2 overlay; a generic Linux root partition boots as the host (amd64 here)."""
+    image = tmp_path / "disk.raw"
+    with image.open("wb") as handle:
+        handle.truncate(8 * disk.MIB)
+    subprocess.run(["sfdisk", "-q", str(image)], input=f"label: gpt\ntype={root_type}\n", text=True, check=True,
+                   capture_output=True)
+    overlay = tmp_path / "overlay.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(image), str(overlay)],
+                   check=True)
+    assert qemu.image_architecture(image, overlay) == expected
+
+
 def test_kernel_args_default_to_the_architectures_serial_console() -> None:
     assert Settings().kernel_args_for("amd64") == ("console=ttyS0,115200",)
     assert Settings().kernel_args_for("arm64") == ("console=ttyAMA0,115200",)
