@@ -231,10 +231,18 @@ def test_bad_output_and_sizes_are_clear_errors(image: Image, tmp_path: Path) -> 
     assert dest.returncode == 5 and "oci:DIR" in dest.stderr
     hub = image.dm.run(*image.args("--bootc-container", "docker://example/x"))  # no registry named: not Docker Hub
     assert hub.returncode == 5 and "HOST with a dot" in hub.stderr
+    # qemu-img reads the image's partition table (which machine boots it), so it is the first tool needed
+    no_tools = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"))],
+                              env={**image.dm.env, "PATH": "/nonexistent"}, capture_output=True, text=True)
+    assert no_tools.returncode == 31 and "apt-get install qemu-utils" in no_tools.stderr, no_tools.stderr
+    only_img = tmp_path / "only-qemu-img"
+    only_img.mkdir()
+    (only_img / "qemu-img").symlink_to(sbin("qemu-img"))
     no_qemu = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"))],
-                             env={**image.dm.env, "PATH": "/nonexistent"}, capture_output=True, text=True)
-    assert no_qemu.returncode == 31 and "apt-get install qemu-system-x86" in no_qemu.stderr
-    assert "Traceback" not in small.stderr + missing.stderr + wrong.stderr + dest.stderr + no_qemu.stderr
+                             env={**image.dm.env, "PATH": str(only_img)}, capture_output=True, text=True)
+    assert no_qemu.returncode == 31 and "apt-get install qemu-system-x86" in no_qemu.stderr, no_qemu.stderr
+    assert "Traceback" not in small.stderr + missing.stderr + wrong.stderr + dest.stderr + no_tools.stderr \
+        + no_qemu.stderr
 
 
 def test_same_root_gives_the_same_commit_oci_and_disk(image: Image) -> None:
