@@ -24,6 +24,18 @@ ROOT_TYPE = {"amd64": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", "arm64": "B921B045
 EFI_BINARY = {"amd64": ("x86_64-efi", "BOOTX64.EFI"), "arm64": ("arm64-efi", "BOOTAA64.EFI")}
 GRUB_MODULES = "part_gpt ext2 search_fs_uuid linux normal configfile syslinuxcfg echo serial terminal test"
 MIB = 1 << 20
+#: /etc/.updated and /var/.updated in a deployment (`ostree admin deploy` leaves them out), as
+#: systemd-update-done writes them: /usr's time (ostree's 0) is not newer, so the first boot skips
+#: ldconfig and update-done; a shell script for the tools sandbox, $1 the stateroot (ostree/deploy/OS)
+UPDATE_STAMPS = r"""
+for etc in "$1"/deploy/*.0/etc; do
+  nsec=$(( $(stat -c %Y "$etc/../usr") * 1000000000 ))
+  for dir in "$etc" "$1/var"; do
+    printf '# This file was created by deb-mock, as systemd-update-done would.\nTIMESTAMP_NSEC=%s\n' \
+      "$nsec" > "$dir/.updated"
+  done
+done
+"""
 NAMESPACE = uuid.UUID("6b1f4c1e-3c55-4a0e-9d0a-3c0f6d2b8e11")
 #: the syslinux.cfg ostree keeps rewriting (PROMPT and TIMEOUT survive every rewrite); 1 s to pick
 #: an older deployment on the console (GRUB counts TIMEOUT's tenths in whole seconds)
@@ -117,7 +129,7 @@ def sfdisk_script(geometry: Geometry, ids: DiskIds, arch: str) -> str:
     )
 
 
-def grub_stub(ids: DiskIds, syslinux_root: str, arch: str = "amd64") -> str:
+def grub_stub(ids: DiskIds, syslinux_root: str, arch: str) -> str:
     """The config embedded in the standalone GRUB: serial console, find the root, read ostree's syslinux.cfg.
 
     On amd64 GRUB drives the first UART itself beside the firmware's

@@ -37,16 +37,6 @@ if TYPE_CHECKING:
 #: where inputs and outputs of a tool run appear inside the tools sandbox
 IN_TREE, IN_REPO, IN_WORK, IN_OUT = "/deb-mock/tree", "/deb-mock/repo", "/deb-mock/work", "/deb-mock/out"
 DISK_FORMAT = 3  # 3: no GRUB serial commands on arm64; systemd's update stamps in the deployment
-#: /etc/.updated and /var/.updated as systemd-update-done writes them: /usr's time (ostree's 0) is not newer
-UPDATE_STAMPS = r"""
-for etc in "$1"/deploy/*.0/etc; do
-  nsec=$(( $(stat -c %Y "$etc/../usr") * 1000000000 ))
-  for dir in "$etc" "$1/var"; do
-    printf '# This file was created by deb-mock, as systemd-update-done would.\nTIMESTAMP_NSEC=%s\n' \
-      "$nsec" > "$dir/.updated"
-  done
-done
-"""
 #: the tools layer plus skopeo, for --bootc-from and --bootc-container docker://
 SKOPEO_PACKAGES = ("skopeo",)
 OCI_FORMAT = 1
@@ -444,7 +434,7 @@ class Pipeline:
         # systemd's update stamps, which `ostree admin deploy` leaves out of /etc: without them the first
         # boot runs ldconfig and systemd-update-done on its critical chain (4.5 s under TCG) to rebuild
         # what the image already holds. Written in the sandbox: the deployment is the root's content.
-        run(["/bin/sh", "-c", UPDATE_STAMPS, "sh", f"{sysroot}/ostree/deploy/{settings.os_name}"])
+        run(["/bin/sh", "-c", disk.UPDATE_STAMPS, "sh", f"{sysroot}/ostree/deploy/{settings.os_name}"])
 
     def write_disk(self, out: Path, repo: Path, checksum: str) -> dict[str, object]:
         """The disk image at ``out`` in the format its extension names, written atomically."""

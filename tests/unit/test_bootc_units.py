@@ -67,7 +67,7 @@ def test_sfdisk_script_has_fixed_ids_and_discoverable_types() -> None:
 
 def test_grub_stub_reads_ostrees_syslinux_config() -> None:
     ids = disk.DiskIds.derive("x")
-    stub = disk.grub_stub(ids, "/")
+    stub = disk.grub_stub(ids, "/", "amd64")
     assert f"search --no-floppy --fs-uuid --set=root {ids.root_fs}" in stub
     assert "syslinux_configfile -r / /boot/syslinux/syslinux.cfg" in stub
     assert "serial --unit=0" in stub and "terminal_output serial console" in stub
@@ -278,6 +278,19 @@ def test_run_picks_the_machine_from_the_image_or_else_the_host(tmp_path: Path, r
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(image), str(overlay)],
                    check=True)
     assert qemu.image_architecture(image, overlay) == expected
+
+
+def test_update_stamps_say_usr_is_not_newer_than_etc_and_var(tmp_path: Path) -> None:
+    """The disk stage's script over a deployment laid out as ostree does (/usr at time 0)."""
+    stateroot = tmp_path / "ostree/deploy/debian"
+    deployment = stateroot / "deploy" / f"{'ab' * 32}.0"
+    for directory in ("etc", "usr"):
+        (deployment / directory).mkdir(parents=True)
+    (stateroot / "var").mkdir()
+    os.utime(deployment / "usr", (0, 0))
+    subprocess.run(["/bin/sh", "-c", disk.UPDATE_STAMPS, "sh", str(stateroot)], check=True)
+    for stamp in (deployment / "etc/.updated", stateroot / "var/.updated"):
+        assert stamp.read_text().splitlines()[-1] == "TIMESTAMP_NSEC=0", stamp
 
 
 def test_kernel_args_default_to_the_architectures_serial_console() -> None:
