@@ -106,6 +106,7 @@ def main() -> None:
     hello_cold: list[float] = []
     hello_pulled: list[float] = []
     moved: dict[str, int] = {}
+    stages: dict[str, list[float]] = {}
     try:
         # the warm-up fetches hello and fills the shared apt cache, so no run measures the archive's speed
         dsc = fetch_hello(top, url + "warmup")
@@ -131,6 +132,8 @@ def main() -> None:
             if "apt-build-dep" in data.get("durations", {}):  # type: ignore[operator]
                 sys.exit("builder 2 installed the build dependencies instead of pulling them")
             hello_pulled.append(seconds)
+            for stage, value in data.get("durations", {}).items():  # type: ignore[union-attr]
+                stages.setdefault(stage, []).append(float(value))
             moved["build-deps pulled"] = _bytes(data, "build-deps")
     finally:
         registry.terminate()
@@ -151,6 +154,8 @@ def main() -> None:
     print(f"builder 2, hello from nothing (init+build): {spread(whole_pulled)}")
     print(f"ratio hello from nothing, 2 / 1 (median):   "
           f"{statistics.median(whole_pulled) / statistics.median(whole_cold):.2f}  (target <= 0.5)")
+    print("builder 2's hello, stage medians: "
+          + ", ".join(f"{stage} {statistics.median(values):.2f}" for stage, values in stages.items()))
     print("bytes: " + ", ".join(f"{what} {count:,}" for what, count in moved.items()))
 
 

@@ -57,9 +57,10 @@ class RemoteBuildDeps:
         services = self.services
         try:
             with services.logs.stage("remote-cache-pull"):
-                record = self.registry.fetch(tag, tarball)
-                if record is None:
+                fetched = self.registry.fetch(tag, tarball)
+                if fetched is None:
                     return None
+                record = fetched.record
                 key = str(record.get("key", ""))
                 if not re.fullmatch(r"[0-9a-f]{64}", key) or record.get("format") != LAYER_FORMAT:
                     raise RemoteCacheUnavailable(f"{tag} names no layer of this deb-mock (format, key)")

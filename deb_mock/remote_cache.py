@@ -80,6 +80,14 @@ class Location:
         return f"oci://{self.host}:{self.port}/{self.repository}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """A pulled entry: its record, and the sha256 its tarball was verified against while it was written."""
+
+    record: dict[str, Any]
+    sha256: str
+
+
 def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
@@ -195,10 +203,12 @@ class Registry:
         if report is not None:
             raise RemoteCacheUnavailable(f"{self.location}: {tag} has no good signature by the keyrings: {report}")
 
-    def fetch(self, tag: str, tarball: Path) -> dict[str, Any] | None:
+    def fetch(self, tag: str, tarball: Path) -> Fetched | None:
         """Pull the entry ``tag``: its tarball to ``tarball`` (atomically, digest checked) and its record.
 
-        None when the registry has no such entry.
+        None when the registry has no such entry. The tarball's sha256 comes
+        with the record: it was checked while the blob streamed in, so a
+        caller need not read the file again to know it.
         """
         manifest = self.manifest(tag)
         if manifest is None:
@@ -215,7 +225,7 @@ class Registry:
         record = json.loads(record_data)
         if not isinstance(record, dict):
             raise RemoteCacheUnavailable(f"{self.location}: the record of {tag} is not a JSON object")
-        return dict(record)
+        return Fetched(dict(record), str(layer["digest"]).removeprefix("sha256:"))
 
     def publish(self, tag: str, record: dict[str, Any], tarball: Path, digest: str) -> bool:
         """Push the entry (and its signature, with a sign_key) unless the tag exists; True when this call wrote it."""

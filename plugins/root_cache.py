@@ -104,8 +104,12 @@ def _entry(root: RootServices) -> tuple[Path, Path, Path, str]:
 def debmock_root_restore(root: RootServices, target: Path) -> str | None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     tarball, meta_path, lock, compression = _entry(root)
-    if not meta_path.exists() and not _pull(root, tarball, meta_path, lock, compression):
-        return None
+    verified = ""  # the sha256 a pull has just checked the tarball against: no need to read it again
+    if not meta_path.exists():
+        pulled = _pull(root, tarball, meta_path, lock, compression)
+        if pulled is None:
+            return None
+        verified = pulled
     with cache_lock(root, lock, exclusive=False) as fd:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -116,7 +120,7 @@ def debmock_root_restore(root: RootServices, target: Path) -> str | None:
             _discard(fd, tarball, meta_path)
             return None
         intact = tarball.is_file() and tarball.stat().st_size == meta.get("size")
-        if not intact or file_digest(tarball) != meta.get("sha256"):
+        if not intact or (verified or file_digest(tarball)) != meta.get("sha256"):
             root.console.warn(f"root cache {tarball} is truncated or corrupted (its sha256 does not match): "
                               "discarded, bootstrapping a new base")
             _discard(fd, tarball, meta_path)
@@ -148,33 +152,38 @@ def _remove_stale_temporaries(tarball: Path) -> None:
         stale.unlink()
 
 
-def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compression: str) -> bool:
-    """On a local miss: the entry from the registry into the local cache (digest checked, atomic); False if none."""
+def _pull(root: RootServices, tarball: Path, meta_path: Path, lock: Path, compression: str) -> str | None:
+    """On a local miss: the entry from the registry into the local cache (digest checked, atomic).
+
+    Returns the sha256 the tarball was verified against while it streamed in
+    ("" when a concurrent run made the entry meanwhile), None if there is none.
+    """
     registry = registry_for(root.config, "root")
     if registry is None:
-        return False
+        return None
     tag = _remote_tag(root, compression)
     with cache_lock(root, lock, exclusive=True), root.logs.stage("remote-cache-pull"):
         if meta_path.exists():
-            return True  # a concurrent run of the same config pulled or made it meanwhile
+            return ""  # a concurrent run of the same config pulled or made it meanwhile
         tarball.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(tarball)
         try:
-            record = registry.fetch(tag, tarball)
+            fetched = registry.fetch(tag, tarball)
         except RemoteCacheUnavailable as exc:
             root.console.warn(f"remote cache: {exc}; bootstrapping locally")
-            return False
-        if record is None:
+            return None
+        if fetched is None:
             root.logs.write_root_log(f"deb-mock: {registry.location} has no {tag}")
-            return False
-        if record.get("sha256") != file_digest(tarball) or record.get("key") != bootstrap_digest(root.config):
+            return None
+        record = fetched.record
+        if record.get("sha256") != fetched.sha256 or record.get("key") != bootstrap_digest(root.config):
             tarball.unlink(missing_ok=True)
             root.console.warn(f"remote cache: {tag} does not describe its tarball; bootstrapping locally")
-            return False
+            return None
         write_atomic(meta_path, json.dumps({**record, "size": tarball.stat().st_size}, indent=2))
     root.result.extra.setdefault("remote_cache", {})["root"] = {"pulled": tag, "bytes": tarball.stat().st_size}
     root.logs.write_root_log(f"deb-mock: pulled the root cache {tag} from {registry.location}")
-    return True
+    return fetched.sha256
 
 
 def _push(root: RootServices, tarball: Path, meta: dict[str, object], digest: str, compression: str) -> None:
