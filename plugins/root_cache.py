@@ -120,7 +120,8 @@ def debmock_root_restore(root: RootServices, target: Path) -> str | None:
             _discard(fd, tarball, meta_path)
             return None
         intact = tarball.is_file() and tarball.stat().st_size == meta.get("size")
-        if not intact or (verified or file_digest(tarball)) != meta.get("sha256"):
+        expected = meta.get("sha256")
+        if not intact or (verified != expected and file_digest(tarball) != expected):
             root.console.warn(f"root cache {tarball} is truncated or corrupted (its sha256 does not match): "
                               "discarded, bootstrapping a new base")
             _discard(fd, tarball, meta_path)
