@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from deb_mock.fileio import write_atomic
 
 #: bump when what a parse yields changes
 CACHE_VERSION = 1
+#: entries of files that changed are never read again: a miss prunes those older than this, and all but the
+#: newest MAX_ENTRIES (a user with many configs re-parses a few; nobody's cache grows without end)
+MAX_AGE_SECONDS = 30 * 86400
+MAX_ENTRIES = 200
 Parsed = tuple[dict[str, Any], dict[tuple[str, ...], str]]
 
 
@@ -80,5 +85,21 @@ def store(label: str, info: os.stat_result, data: dict[str, Any], origins: dict[
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if _trusted(directory, True):
             write_atomic(directory / f"{_key(label, info)}.json", text)
+            prune(directory)
     except OSError:
         pass
+
+
+def prune(directory: Path, now: float | None = None) -> None:
+    """Drop entries older than MAX_AGE_SECONDS and all but the newest MAX_ENTRIES (run on a miss only)."""
+    now = time.time() if now is None else now
+    entries: list[tuple[float, Path]] = []
+    for entry in directory.glob("*.json"):
+        try:
+            entries.append((os.lstat(entry).st_mtime, entry))
+        except OSError:
+            continue
+    entries.sort(reverse=True)
+    for position, (mtime, entry) in enumerate(entries):
+        if position >= MAX_ENTRIES or now - mtime > MAX_AGE_SECONDS:
+            entry.unlink(missing_ok=True)

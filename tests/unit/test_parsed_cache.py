@@ -67,3 +67,31 @@ def test_a_warm_load_does_not_import_yaml(tmp_path: Path) -> None:
     runs = [subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]
     assert [r.stdout.strip() for r in runs] == ["True", "False"]
+
+
+def test_a_miss_prunes_old_entries_and_keeps_the_newest(tmp_path: Path, mocker: pytest_mock.MockerFixture) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    now = 2_000_000_000.0
+    for number in range(8):
+        entry = directory / f"{number:064x}.json"
+        entry.write_text("{}")
+        os.utime(entry, (now - number * 10, now - number * 10))
+    stale = directory / ("f" * 64 + ".json")
+    stale.write_text("{}")
+    os.utime(stale, (now - parsed_cache.MAX_AGE_SECONDS - 1,) * 2)
+    mocker.patch.object(parsed_cache, "MAX_ENTRIES", 5)
+    parsed_cache.prune(directory, now=now)
+    assert sorted(p.name for p in directory.iterdir()) == [f"{n:064x}.json" for n in range(5)]
+
+
+def test_storing_a_parse_prunes_the_cache(tmp_path: Path) -> None:
+    directory = parsed_cache.cache_dir()
+    assert directory is not None
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stale = directory / ("e" * 64 + ".json")
+    stale.write_text("{}")
+    os.utime(stale, (1.0, 1.0))
+    path = _config(tmp_path)
+    yamlsource.load_yaml_layer(path)
+    assert not stale.exists() and parsed_cache.load(str(path), path.stat()) is not None
