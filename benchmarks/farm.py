@@ -16,7 +16,13 @@ on a worker from nothing <= 0.5; lintian off on both) and the bytes pushed
 and pulled. "hello from nothing" is what a job costs on a worker that has
 never seen the configuration: --init plus the rebuild, cold (bootstrap,
 apt) against from the registry; the rebuilds alone are printed too.
-Run as root: ``.venv/bin/python benchmarks/farm.py [--runs 3]``.
+The two builders share this machine's disk, as two machines would not: each
+builder's steps start after a pause (``--settle``, 60 s) in which nothing
+runs. On an ext4 without a journal, as on these machines, writing a tree
+within a minute or so of deleting one is several times slower (FACTS.md,
+init_and_enter.py), and builder 1's rebuild ends by deleting its build tree:
+without the pause, builder 2's restore would pay for builder 1's deletions.
+Run as root: ``.venv/bin/python benchmarks/farm.py [--runs 3] [--settle 60]``.
 Needs the docker-registry package (.ci/install installs it).
 """
 
@@ -32,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SUITE = "trixie"
 SID_SOURCES = ["--config-opts", "source_suites=[sid]", "--config-opts",
@@ -60,7 +67,7 @@ def fetch_hello(top: Path, url: str) -> Path:
     return source / fetched.name
 
 
-def timed(argv: list[str]) -> tuple[float, dict[str, object]]:
+def timed(argv: list[str]) -> tuple[float, dict[str, Any]]:
     start = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
@@ -98,6 +105,8 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="seconds of quiet before each builder's steps (another machine's disk)")
     args = parser.parse_args()
     top = Path(tempfile.mkdtemp(prefix="deb-mock-farm-", dir="/var/tmp"))
     registry, url = start_registry(top)
@@ -116,23 +125,25 @@ def main() -> None:
             first = (top, f"{tag}-1", repository, True)
             second = (top, f"{tag}-2", repository, False)
             build = ("--disable-plugin", "lintian", "--rebuild", str(dsc))
+            time.sleep(args.settle)
             seconds, data = timed(builder(*first, "--init"))
             cold.append(seconds)
             moved["root pushed"] = _bytes(data, "root")
             seconds, data = timed(builder(*first, "--resultdir", str(top / f"{tag}-1-out"), *build))
             hello_cold.append(seconds)
             moved["build-deps pushed"] = _bytes(data, "build-deps")
+            time.sleep(args.settle)
             seconds, data = timed(builder(*second, "--init"))
             durations = data.get("durations", {})
-            if "bootstrap" in durations or "remote-cache-pull" not in durations:  # type: ignore[operator]
+            if "bootstrap" in durations or "remote-cache-pull" not in durations:
                 sys.exit(f"builder 2 did not restore from the registry: {durations}")
             pulled.append(seconds)
             moved["root pulled"] = _bytes(data, "root")
             seconds, data = timed(builder(*second, "--resultdir", str(top / f"{tag}-2-out"), *build))
-            if "apt-build-dep" in data.get("durations", {}):  # type: ignore[operator]
+            if "apt-build-dep" in data.get("durations", {}):
                 sys.exit("builder 2 installed the build dependencies instead of pulling them")
             hello_pulled.append(seconds)
-            for stage, value in data.get("durations", {}).items():  # type: ignore[union-attr]
+            for stage, value in data.get("durations", {}).items():
                 stages.setdefault(stage, []).append(float(value))
             moved["build-deps pulled"] = _bytes(data, "build-deps")
     finally:
@@ -159,9 +170,8 @@ def main() -> None:
     print("bytes: " + ", ".join(f"{what} {count:,}" for what, count in moved.items()))
 
 
-def _bytes(data: dict[str, object], kind: str) -> int:
-    moved = data.get("remote_cache", {}).get(kind, {})  # type: ignore[union-attr]
-    return int(moved.get("bytes", 0))
+def _bytes(data: dict[str, Any], kind: str) -> int:
+    return int(data.get("remote_cache", {}).get(kind, {}).get("bytes", 0))
 
 
 if __name__ == "__main__":
