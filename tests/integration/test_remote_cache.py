@@ -6,7 +6,7 @@ the farm's key, restores both from the registry (no bootstrap, no apt) and
 builds the same .deb; a corrupted blob in the registry's storage, and an
 entry signed by a key builder 4 does not trust, are warnings and local
 bootstraps; so is a registry that is stopped (builder 5: nothing listens
-on its port). (A registry that never answers: the unit tests, with real
+on its port). Each of those three then builds a package. (A registry that never answers: the unit tests, with real
 sockets.)
 """
 
@@ -122,6 +122,15 @@ def test_a_second_builder_restores_what_the_first_pushed(dm: DebMock, registry: 
         assert "refused" in str(alone["_stderr"]) and "bootstrapping locally" in str(alone["_stderr"]), \
             alone["_stderr"]
         assert "pushing root-" in str(alone["_stderr"]), alone["_stderr"]
+
+        # and each of the three still builds, on its own bootstrap (apt where the registry gives nothing usable)
+        plain = make_source(tmp_path / "src-plain", "dm-farm-plain")
+        for n, b in (("3", third), ("4", fourth), ("5", fifth)):
+            build = dm.json(*b, "--disable-plugin", "lintian", "--resultdir", str(tmp_path / f"out-{n}"),
+                            "--rebuild", str(plain))
+            assert build["exit_code"] == 0, build
+            assert (tmp_path / f"out-{n}" / "dm-farm-plain_1.0_all.deb").is_file()
+        assert "refused" in str(build["_stderr"]) and "installing the build dependencies here" in str(build["_stderr"])
 
         malformed = dm.run(*second, "--remote-cache", "http://127.0.0.1/x", "--chroot", "true")
         assert malformed.returncode == 3 and "remote_cache.url" in malformed.stderr, malformed.stderr
