@@ -104,12 +104,11 @@ def _entry(root: RootServices) -> tuple[Path, Path, Path, str]:
 def debmock_root_restore(root: RootServices, target: Path) -> str | None:
     settings: Settings = root.config.plugin(PLUGIN_NAME)
     tarball, meta_path, lock, compression = _entry(root)
-    verified = ""  # the sha256 a pull has just checked the tarball against: no need to read it again
+    verified: str | None = ""  # the sha256 a pull has just checked the tarball against: no need to read it again
     if not meta_path.exists():
-        pulled = _pull(root, tarball, meta_path, lock, compression)
-        if pulled is None:
+        verified = _pull(root, tarball, meta_path, lock, compression)
+        if verified is None:
             return None
-        verified = pulled
     with cache_lock(root, lock, exclusive=False) as fd:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
