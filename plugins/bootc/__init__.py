@@ -91,14 +91,25 @@ def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
 def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) -> int | None:
     if mode not in MODES:
         return None
-    # the pipeline's modules are imported only by runs that use them: every other run starts faster
-    from . import lint, oci
-    from .pipeline import ContainerStage, Pipeline
-
     if args.bootc_from and (mode == "bootc_run" or (mode == "bootc_lint" and args.bootc_lint)):
         raise UsageError("--bootc-from goes with --bootc-image, --bootc-commit, --bootc-container or --bootc-lint")
     if mode == "bootc_run":
         return _boot(root, args)
+    from .stage_dirs import empty_trash
+
+    try:
+        return _make(root, mode, args)
+    finally:
+        empty_trash(root.paths.top / "bootc")
+
+
+def _make(root: RootServices, mode: str, args: argparse.Namespace) -> int:
+    """--bootc-image, --bootc-commit, --bootc-container and --bootc-lint: the pipeline's stages as far as needed."""
+    # the pipeline's modules are imported only by runs that use them: every other run starts faster
+    from . import lint, oci
+    from .container import ContainerStage
+    from .pipeline import Pipeline
+
     pipeline = Pipeline(root)
     if args.bootc_from:
         _from_image(pipeline, args.bootc_from)
@@ -140,7 +151,7 @@ def debmock_run_mode(root: RootServices, mode: str, args: argparse.Namespace) ->
     else:
         out = _writable_target(args.bootc_image, "--bootc-image", directory=False)
         checksum = pipeline.internal_commit()
-        report.update(pipeline.write_disk(out, pipeline.top / "repo", checksum))
+        report.update(pipeline.write_disk(out, checksum))
         artifact = Artifact.of(out)
         root.result.artifacts.append(artifact)
         _print(args, f"{out} {artifact.sha256}")

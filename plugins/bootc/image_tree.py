@@ -16,6 +16,11 @@ TREE_FORMAT = 5
 #: the initramfs: for any machine (no host-only), reproducible, without udev's hardware database (13.5 of its
 #: 73 MB: keyboard maps and device names, which the root file system needs no one of; the booted system has it)
 DRACUT_OPTIONS = ("--force", "--no-hostonly", "--reproducible", "--omit", "hwdb")
+#: the initramfs of an image deb-mock assembles (zstd is among its packages): zstd at its default level instead
+#: of dracut's gzip -9. The initramfs is mostly xz-compressed modules, so gzip -9 saves 0.5 MB of 37 for 6 of
+#: dracut's 15 s here, and the kernel unpacks zstd faster at boot. One thread: the same bytes on any machine.
+ZSTD_INITRAMFS = ("--compress=zstd -q -3",)
+INITRAMFS_PACKAGES = ("zstd",)
 
 
 @dataclasses.dataclass(frozen=True)
