@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 from deb_mock.digests import file_digest
 from deb_mock.errors import RootError
 from deb_mock.layerstore import remove_tree
-from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, RootFs
+from deb_mock.sandbox.spec import Bind, DirectoryRoot, Mount, OverlayRoot, RootFs
 
 from . import disk, formats, lint, stage_dirs, transforms
 from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_changelog, root_fingerprint
 from .image_tree import DRACUT_OPTIONS, INITRAMFS_PACKAGES, TREE_FORMAT, ZSTD_INITRAMFS, Tree, TreeSource
+from .initramfs import InitramfsCache
 from .intree import InTree
 from .settings import CLOUD_PACKAGES, DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
 from .stage_dirs import StageDirs
@@ -117,14 +118,25 @@ class Pipeline:
                     raise RootError(f"bootc: the image must hold exactly one kernel, it has {kvers or 'none'}",
                                     hint="list one linux-image package in plugins.bootc.boot_packages")
                 kver = kvers[0]
-                root.console.info(f"bootc: dracut initramfs for {kver} (with ostree's module)")
-                with root.logs.stage("bootc-dracut"):
-                    root.checked_run(["dracut", *dracut, "--kver", kver,
-                                      f"/usr/lib/modules/{kver}/initramfs.img"], "bootc-dracut",
-                                     root_fs=cache.overlay(layer), network=False, env=self.env(epoch))
+                self._initramfs(cache.overlay(layer), kver, dracut, epoch)
                 layer = cache.finish(layer, {"key": key, "kver": kver, "epoch": epoch, "packages": list(packages)})
         self._image = layer
         return layer
+
+    def _initramfs(self, image: OverlayRoot, kver: str, options: tuple[str, ...], epoch: int) -> None:
+        """dracut's initramfs in the image layer being built, or the last one when dracut would make it again."""
+        root = self.root
+        initramfs = InitramfsCache(root, StageDirs(self.top, "initramfs"), self.env(epoch))
+        with root.logs.stage("bootc-initramfs"):
+            if self.settings.cache and initramfs.reuse(image, kver, options, epoch):
+                root.console.info(f"bootc: the initramfs for {kver} again (nothing dracut reads has changed)")
+                return
+        root.console.info(f"bootc: dracut initramfs for {kver} (with ostree's module)")
+        with root.logs.stage("bootc-dracut"):
+            root.checked_run(["dracut", *options, "--kver", kver, f"/usr/lib/modules/{kver}/initramfs.img"],
+                             "bootc-dracut", root_fs=image, network=False, env=self.env(epoch))
+        with root.logs.stage("bootc-initramfs"):
+            initramfs.remember(image, kver, options, epoch)
 
     @staticmethod
     def _kernels(layer: Layer) -> list[str]:
