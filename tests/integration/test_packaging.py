@@ -35,7 +35,8 @@ def test_wheel_contains_and_loads_every_builtin_plugin(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for plugin in BUILTINS:
         assert f"deb_mock/plugins/{plugin}.py" in names or f"deb_mock/plugins/{plugin}/__init__.py" in names
-    for module in ("pipeline", "container", "disk", "oci", "qemu", "transforms", "image_layers", "stage_dirs", "settings"):
+    for module in ("pipeline", "container", "initramfs", "disk", "oci", "qemu", "transforms", "image_layers",
+                   "stage_dirs", "settings"):
         assert f"deb_mock/plugins/bootc/{module}.py" in names
     for config in CONFIGS:
         assert f"deb_mock/data/chroot_configs/{config}" in names

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from deb_mock.plugins.bootc.initramfs import FINGERPRINT
 
 KVER = "6.12.1-amd64"
