@@ -9,7 +9,9 @@ is a function of what it reads in the image:
 - its own modules and configuration, the kernel's modules and the firmware:
   every file's name, type, mode, owner, size, time and content;
 - every file it copied in (the last initramfs's listing), the same way,
-  but /etc/machine-id (random in every layer; dracut writes an empty one);
+  but two it replaces: /etc/machine-id (random in every layer; dracut
+  writes an empty one) and /etc/ld.so.cache (dracut's ``ldconfig -r``
+  makes it anew from the initramfs's libraries and ld.so.conf, which count);
 - the names in the directories its modules install from by pattern (udev
   rules, systemd units, modprobe, sysctl, tmpfiles, modules-load);
 - which commands and configuration files exist, for the checks of its
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from deb_mock.services import RootServices
 
 #: bump when the fingerprint's inputs change, so that no older fingerprint matches
-FINGERPRINT_FORMAT = 2
+FINGERPRINT_FORMAT = 3
 #: where the cached initramfs and its listing appear in the sandbox
 IN_CACHE = "/deb-mock/initramfs"
 #: $1 the kernel version, $2 the listing (written from the image's initramfs when it is empty); prints one digest
@@ -67,8 +69,9 @@ patterns="usr/lib/udev etc/udev usr/lib/systemd etc/systemd usr/lib/modprobe.d e
   usr/lib/sysctl.d etc/sysctl.d usr/lib/tmpfiles.d etc/tmpfiles.d usr/lib/modules-load.d etc/modules-load.d"
 words=$(mktemp)
 find usr/lib/dracut -xdev -type f -print0 | xargs -0r grep -ohaE '[[:alnum:]_.+-]+' | sort -u > "$words"
-# etc/machine-id: random in every image layer, and dracut writes an empty one of its own
-listed() { sed 's|^\./||; /^\.\?$/d; /^etc\/machine-id$/d' "$listing" | tr '\n' '\0'; }
+# not inputs though listed: etc/machine-id (random in every layer; dracut writes an empty one of its own) and
+# etc/ld.so.cache (dracut's ldconfig -r makes it anew from the initramfs's own libraries and ld.so.conf)
+listed() { sed 's|^\./||; /^\.\?$/d; /^etc\/machine-id$/d; /^etc\/ld\.so\.cache$/d' "$listing" | tr '\n' '\0'; }
 {
   # shellcheck disable=SC2086
   describe $own | sort -z

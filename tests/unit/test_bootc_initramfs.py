@@ -39,8 +39,11 @@ def image(tmp_path: Path) -> Path:
     _file(top, "usr/lib/x86_64-linux-gnu/libc.so.6", "libc")
     _file(top, "usr/lib/udev/rules.d/50-udev-default.rules", "rules")
     _file(top, "etc/machine-id", "random")
+    _file(top, "etc/ld.so.cache", "cache")
+    _file(top, "etc/ld.so.conf.d/libc.conf", "/usr/local/lib")
     _file(top, "etc/hostname", "image")
-    _file(top, "listing", "./usr/bin/bash\nusr/lib/x86_64-linux-gnu/libc.so.6\netc/machine-id\netc\n.\n")
+    _file(top, "listing", "./usr/bin/bash\nusr/lib/x86_64-linux-gnu/libc.so.6\netc/machine-id\netc/ld.so.cache\n"
+          "etc/ld.so.conf.d/libc.conf\netc\n.\n")
     return top
 
 
@@ -63,8 +66,10 @@ def test_the_same_image_gives_the_same_fingerprint(image: Path) -> None:
     lambda top: _file(top, "etc/dracut.conf.d/omit.conf", "omit_dracutmodules+=' x '"),
     lambda top: _file(top, "usr/sbin/cryptsetup", "a command dracut tests for"),
     lambda top: _file(top, "etc/crypttab", "a file dracut tests for"),
+    lambda top: _file(top, "etc/ld.so.conf.d/libc.conf", "/opt/lib"),             # ldconfig's input
     lambda top: _file(top, "usr/lib/udev/rules.d/60-new.rules", "rules installed by pattern"),
-], ids=["content", "old-time", "mode", "module", "dracut-module", "dracut-conf", "command", "etc-file", "udev-rule"])
+], ids=["content", "old-time", "mode", "module", "dracut-module", "dracut-conf", "command", "etc-file", "ld-conf",
+                              "udev-rule"])
 def test_what_dracut_reads_changes_it(image: Path, change: object) -> None:
     before = fingerprint(image)
     change(image)  # type: ignore[operator]
@@ -76,10 +81,11 @@ def test_what_dracut_reads_changes_it(image: Path, change: object) -> None:
     lambda top: _file(top, "usr/bin/hello", "a command dracut never names"),
     lambda top: _file(top, "usr/lib/x86_64-linux-gnu/libncursesw.so.6", "a library nothing copied needs"),
     lambda top: _file(top, "etc/machine-id", "another random id"),
+    lambda top: _file(top, "etc/ld.so.cache", "a cache with one library more", mtime=NEW),
     lambda top: _file(top, f"usr/lib/modules/{KVER}/modules.dep", "ata.ko.xz:\n", mtime=NEW + 60),  # new: epoch
     lambda top: _file(top, f"usr/lib/modules/{KVER}/initramfs.img", "the new one"),
     lambda top: _file(top, "usr/share/doc/sl/copyright", "docs"),
-], ids=["games", "unnamed-command", "library", "machine-id", "new-time", "initramfs", "docs"])
+], ids=["games", "unnamed-command", "library", "machine-id", "ld-cache", "new-time", "initramfs", "docs"])
 def test_what_dracut_does_not_read_leaves_it(image: Path, change: object) -> None:
     before = fingerprint(image)
     change(image)  # type: ignore[operator]
