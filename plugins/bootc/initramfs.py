@@ -67,7 +67,7 @@ contents() { find "$@" -xdev -type f ! -path "$img" -print0 2>/dev/null | sort -
 own="usr/lib/dracut etc/dracut.conf etc/dracut.conf.d usr/lib/modules/$kver usr/lib/firmware"
 patterns="usr/lib/udev etc/udev usr/lib/systemd etc/systemd usr/lib/modprobe.d etc/modprobe.d
   usr/lib/sysctl.d etc/sysctl.d usr/lib/tmpfiles.d etc/tmpfiles.d usr/lib/modules-load.d etc/modules-load.d"
-words=$(mktemp)
+words=$(mktemp -p /dev/shm)  # the sandbox's own tmpfs: nothing written into the image
 find usr/lib/dracut -xdev -type f -print0 | xargs -0r grep -ohaE '[[:alnum:]_.+-]+' | sort -u > "$words"
 # not inputs though listed: etc/machine-id (random in every layer; dracut writes an empty one of its own) and
 # etc/ld.so.cache (dracut's ldconfig -r makes it anew from the initramfs's own libraries and ld.so.conf)

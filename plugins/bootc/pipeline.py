@@ -330,7 +330,7 @@ class Pipeline:
         mounts: list[Mount] = [Bind(str(internal), IN_REPO, readonly=False)]
         if not (internal / "config").is_file():
             if (self.top / "repo").is_dir():  # the archive repository earlier versions kept: a cache, replaced
-                remove_tree(self.top / "repo")
+                stage_dirs.discard(self.top / "repo", self.top)
             internal.mkdir(parents=True, exist_ok=True)
             self.run_tool(["ostree", f"--repo={IN_REPO}", "init", "--mode=bare"], "bootc-commit", mounts)
         with self.root.logs.stage("bootc-commit"):
