@@ -27,6 +27,9 @@ QEMU_ARCH = {
     "amd64": "x86_64",
 }
 
+#: uname's machine -> the Debian architecture whose binaries that kernel runs natively
+KERNEL_NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}
+
 
 def host_architecture() -> str:
     """The host's Debian architecture (dpkg's answer, or one derived from uname)."""
@@ -36,7 +39,7 @@ def host_architecture() -> str:
         if result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip()
     machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return KERNEL_NATIVE.get(machine, machine)
 
 
 def ensure_foreign_arch_support(architecture: str) -> str | None:
@@ -45,6 +48,8 @@ def ensure_foreign_arch_support(architecture: str) -> str | None:
     Returns a note of what was enabled, or None if nothing was needed. Raises
     :class:`ArchError` with the packages to install when it cannot work.
     """
+    if architecture == KERNEL_NATIVE.get(platform.machine()):
+        return None  # the kernel runs these itself, whatever dpkg says: no dpkg run on every entry
     host = host_architecture()
     if architecture == host or (host == "amd64" and architecture == "i386"):
         return None

@@ -15,13 +15,13 @@ import signal
 import time
 from pathlib import Path
 
-from deb_mock.sandbox.runner import INIT_SCRIPT
+from deb_mock.sandbox.runner import INIT_LAUNCHER
 
 
 def find(marker: str) -> list[int]:
     """PIDs of processes that belong to the root marked ``marker``."""
     env_needle = f"DEB_MOCK_ROOT={marker}\0".encode()
-    init_needle = str(INIT_SCRIPT).encode()
+    init_needle = INIT_LAUNCHER.encode()
     marker_needle = f"--tag={marker}\0".encode()
     own = os.getpid()
     found = []

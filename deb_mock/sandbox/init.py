@@ -1,8 +1,9 @@
 """The namespace init: makes one sandboxed run a container and reaps it.
 
-Executed as a script (``python -I -S init.py --tag=TAG SPEC_FD STATUS_FD``) by
-the sandbox runner, not imported: only the standard library, so it starts in
-milliseconds whatever the installation. The spec (JSON; it may hold secrets
+Started by the sandbox runner as ``python -I -S -c LAUNCHER --tag=TAG SPEC_FD
+STATUS_FD``; LAUNCHER imports this file from its directory, so its bytecode is
+cached. It uses only the standard library, so it starts in milliseconds
+whatever the installation. The spec (marshal; it may hold secrets
 in its environment) is read from the inherited fd SPEC_FD, never from argv.
 All namespace and mount work happens in these processes, without helpers.
 

@@ -25,6 +25,10 @@ from deb_mock.errors import SandboxError, TimedOut
 from deb_mock.sandbox.spec import SandboxSpec
 
 INIT_SCRIPT = Path(__file__).with_name("init.py")
+#: how the init starts: imported, not run as a script, so Python loads its cached bytecode instead of
+#: compiling 500 lines on every entry (-I ignores PYTHONDONTWRITEBYTECODE; a wheel's install compiles it);
+#: the code names INIT_SCRIPT's directory, which is how --orphanskill recognises an init
+INIT_LAUNCHER = f"import sys;sys.path.insert(0,{str(INIT_SCRIPT.parent)!r});import init;init.main()"
 #: every sandbox entry starts a session of its own: no controlling terminal of the caller's reaches the root
 #: seconds a sandbox gets to stop after SIGTERM before it is killed
 STOP_GRACE = 3.0
@@ -49,7 +53,7 @@ def init_command(spec: SandboxSpec, spec_fd: int, status_fd: int) -> list[str]:
     Only the root's tag is on it (``--orphanskill`` finds the init by it); the
     spec, whose environment may hold secrets, goes through ``spec_fd``.
     """
-    return [sys.executable, "-I", "-S", str(INIT_SCRIPT), f"--tag={spec.marker}", str(spec_fd), str(status_fd)]
+    return [sys.executable, "-I", "-S", "-c", INIT_LAUNCHER, f"--tag={spec.marker}", str(spec_fd), str(status_fd)]
 
 
 def _spawn(spec: SandboxSpec, status_fd: int, **popen: Any) -> subprocess.Popen[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -80,13 +81,20 @@ def test_to_json_without_root_or_mounts() -> None:
 def test_init_command_carries_the_tag_and_fds_but_never_the_spec() -> None:
     the_spec = dataclasses.replace(spec(), env={"http_proxy": "http://user:secret@proxy:3128"}, marker="/r/x")
     argv = runner.init_command(the_spec, 7, 8)
-    assert argv == [sys.executable, "-I", "-S", str(runner.INIT_SCRIPT), "--tag=/r/x", "7", "8"]
+    assert argv == [sys.executable, "-I", "-S", "-c", runner.INIT_LAUNCHER, "--tag=/r/x", "7", "8"]
     assert "secret" not in " ".join(argv)
 
 
 def test_init_script_exists_beside_runner() -> None:
     assert Path(runner.__file__).with_name("init.py") == runner.INIT_SCRIPT
     assert runner.INIT_SCRIPT.is_file()
+
+
+def test_the_launcher_imports_the_init_beside_runner_with_no_site_packages() -> None:
+    probe = runner.INIT_LAUNCHER.replace("init.main()", "print(init.__file__, 'site' in sys.modules)")
+    assert probe != runner.INIT_LAUNCHER
+    shown = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == [str(runner.INIT_SCRIPT), "False"]
 
 
 def test_init_script_uses_only_the_standard_library() -> None:
