@@ -322,12 +322,12 @@ for f in $listed; do
     echo "deb-mock: refusing $f: not a regular file in the build directory" >&2; exit 1
   fi
 done
-for f in $listed; do
-  rm -f -- "$out/.$f.part"
-  cp --no-preserve=all -- "$f" "$out/.$f.part"
-  mv -fT -- "$out/.$f.part" "$out/$f"
-  echo "$f"
-done
+stage=$(mktemp -d "$out/.collect.XXXXXX")
+trap '[ ! -d "$stage" ] || rm -rf -- "$stage"' EXIT
+cp --no-preserve=all -- $listed "$stage/"
+mv -f -t "$out" -- $(for f in $listed; do printf '%s\n' "$stage/$f"; done)
+rmdir -- "$stage"
+printf '%s\n' $listed
 """.replace("CHARS", _COLLECTED_NAME_CHARS)
 
 
@@ -337,9 +337,10 @@ def collect_command(changes_patterns: Sequence[str]) -> list[str]:
     Only what dpkg-genchanges listed leaves the build: a file the build wrote
     beside its results, or a listed name that is a symlink or not a regular
     file, never reaches the result directory (a symlink or an odd name fails
-    the step). Copies drop ownership and special mode bits, and each lands
-    under a temporary name first, so a link already in the result directory
-    is replaced, never followed. Prints the names copied.
+    the step). Copies drop ownership and special mode bits. All land in a
+    fresh hidden directory first (one cp) and are then renamed into place (one
+    mv), so a link already in the result directory is replaced, never
+    followed, and a result appears whole or not at all. Prints the names copied.
     """
     return ["/bin/sh", "-c", _COLLECT_SCRIPT, "sh", BUILD_TOP, RESULT_MOUNT, *changes_patterns]
 

@@ -50,8 +50,8 @@ class DebMock:
         assert result.returncode == 0, f"deb-mock {' '.join(args)} -> {result.returncode}\n{result.stderr}"
         return result
 
-    def json(self, *args: str) -> dict[str, object]:
-        result = self.run("--json", *args)
+    def json(self, *args: str, timeout: float = 900) -> dict[str, object]:
+        result = self.run("--json", *args, timeout=timeout)
         data = json.loads(result.stdout)
         assert isinstance(data, dict)
         data["_stderr"] = result.stderr

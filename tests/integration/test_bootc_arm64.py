@@ -28,10 +28,13 @@ plugins:
 """
 #: seconds: the boot of an emulated arm64 machine under TCG on two host cores
 BOOT_TIMEOUT = 1800
+#: seconds: the first commit bootstraps the arm64 root and runs apt and dracut through qemu-user (it took more
+#: than 15 minutes on this machine while other work ran)
+STAGES_TIMEOUT = 2400
 
 
 def _commit(dm: DebMock, config: Path, repo: Path) -> str:
-    result = dm.json("-r", str(config), "--bootc-commit", str(repo))
+    result = dm.json("-r", str(config), "--bootc-commit", str(repo), timeout=STAGES_TIMEOUT)
     assert result["exit_code"] == 0, result
     bootc = result["bootc"]
     assert isinstance(bootc, dict)
@@ -47,7 +50,7 @@ def test_an_arm64_image_is_reproducible_and_boots(dm: DebMock, tmp_path: Path) -
     assert _commit(dm, uncached, tmp_path / "repo2") == first, "a rebuild of every stage gave another commit"
 
     image = tmp_path / "arm64.qcow2"
-    made = dm.json("-r", str(cached), "--bootc-image", str(image))
+    made = dm.json("-r", str(cached), "--bootc-image", str(image), timeout=STAGES_TIMEOUT)
     assert made["exit_code"] == 0, made
     assert isinstance(made["bootc"], dict) and made["bootc"]["commit"] == first
 
