@@ -1,7 +1,5 @@
 """``python -m deb_mock`` runs the command line."""
 
-import sys
+from deb_mock.cli import run
 
-from deb_mock.cli import main
-
-sys.exit(main())
+run()

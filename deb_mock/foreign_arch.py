@@ -7,7 +7,7 @@ root.
 
 from __future__ import annotations
 
-import platform
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,6 +27,11 @@ QEMU_ARCH = {
     "amd64": "x86_64",
 }
 
+def machine() -> str:
+    """The kernel's machine name (uname -m), without importing platform (2 ms of every start)."""
+    return os.uname().machine
+
+
 #: uname's machine -> the Debian architecture whose binaries that kernel runs natively
 KERNEL_NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -38,8 +43,8 @@ def host_architecture() -> str:
         result = subprocess.run([dpkg, "--print-architecture"], capture_output=True, text=True, check=False)
         if result.returncode == 0 and result.stdout.strip():
             return result.stdout.strip()
-    machine = platform.machine()
-    return KERNEL_NATIVE.get(machine, machine)
+    name = machine()
+    return KERNEL_NATIVE.get(name, name)
 
 
 def ensure_foreign_arch_support(architecture: str) -> str | None:
@@ -48,7 +53,7 @@ def ensure_foreign_arch_support(architecture: str) -> str | None:
     Returns a note of what was enabled, or None if nothing was needed. Raises
     :class:`ArchError` with the packages to install when it cannot work.
     """
-    if architecture == KERNEL_NATIVE.get(platform.machine()):
+    if architecture == KERNEL_NATIVE.get(machine()):
         return None  # the kernel runs these itself, whatever dpkg says: no dpkg run on every entry
     host = host_architecture()
     if architecture == host or (host == "amd64" and architecture == "i386"):

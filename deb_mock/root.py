@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -197,6 +196,8 @@ class Root:
         incoming.mkdir(mode=0o755)
         try:
             self.services.check_architecture()
+            import uuid
+
             from deb_mock import base_setup
 
             content_id = base_setup.fill_base(self.services, incoming)

@@ -28,7 +28,6 @@ import dataclasses
 import enum
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -424,6 +423,8 @@ class RootServices:
         error. Symbolic links are delivered only with ``links`` (never into a
         result directory, where deb-mock writes its logs afterwards).
         """
+        import tempfile  # outbox runs only
+
         self.paths.top.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix="outbox-", dir=self.paths.top))
         try:

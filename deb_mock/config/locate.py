@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from pathlib import Path
 
 from deb_mock.errors import ConfigError
@@ -66,6 +65,8 @@ def resolve_root_config(name_or_path: str | None) -> Path:
         if path.is_file():
             return path
     known = [entry.name for entry in list_configs()]
+    import difflib  # only to suggest a name after a typo
+
     close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ConfigError(

@@ -8,7 +8,6 @@ are the schema, and an error names the key, the expected type and the
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -52,6 +51,8 @@ def build_dataclass(
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
+            import difflib  # only to suggest a key after a typo
+
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"{where(origins, (*prefix, key))}: unknown key{hint}")

@@ -68,7 +68,7 @@ def test_pid_namespace_holds_only_the_run(dm: DebMock, trixie: dict[str, object]
     pids = sorted(int(p) for p in out)
     assert pids[0] == 1 and len(pids) <= 4, pids
     comm = dm.ok(*R, "--chroot", "cat /proc/1/cmdline | tr '\\0' ' '").stdout
-    assert "init.py" in comm
+    assert "import init;init.main()" in comm and "--tag=" in comm, comm  # PID 1 is deb-mock's init
 
 
 def test_minimal_dev_private_devpts_readonly_sys_hostname(dm: DebMock, trixie: dict[str, object]) -> None:
