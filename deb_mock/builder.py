@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deb_mock import apt, aptitude_resolver, base_upgrade, build_commands, build_sources, result_checks, signing
+from deb_mock import apt, aptitude_resolver, base_upgrade, build_commands, build_sources, result_checks, signing, trash
 from deb_mock.build_commands import BUILD_TOP, EXTRA_REPO, RESULT_MOUNT, SOURCE_MOUNT, BuildOptions
 from deb_mock.build_deps_cache import BuildDepsCache, Lease
 from deb_mock.build_deps_remote import RemoteBuildDeps
@@ -209,7 +209,7 @@ class PackageBuilder:
             if failed and keep:
                 services.console.warn("the failed build ran in RAM (tmpfs plugin) and cannot be kept")
             with services.logs.stage("cleanup"):
-                services.discard_scratch(BUILD_SCRATCH)
+                services.retire_scratch(BUILD_SCRATCH)
         finally:
             if context.deps_lease is not None:
                 context.deps_lease.release()
@@ -240,7 +240,7 @@ class PackageBuilder:
         context.unpacked = True
         stages.in_root("starting-build-commands", context.root_fs, context.build_dir)
         services.hook.debmock_pre_build(root=services, build=context)
-        with services.logs.stage("build"):
+        with services.logs.stage("build"), trash.emptied_meanwhile(services.paths.top):
             returncode = self._dpkg_buildpackage(context)
         context.success = returncode == 0
         log = context.resultdir / "build.log"

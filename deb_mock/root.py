@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import pluggy
 
-from deb_mock import apt, bootstrap, copies, scrub
+from deb_mock import apt, bootstrap, copies, scrub, trash
 from deb_mock.config import Config, LoadedConfig
 from deb_mock.errors import Interrupted, ResultDirError, UsageError
 from deb_mock.layerstore import RootPaths, remove_tree
@@ -389,6 +389,7 @@ class Root:
         if not self.paths.top.exists():
             return
         self.store.remove_leftovers()
+        trash.empty(self.paths.top)
         self.store.drop_failed_build()
         self.store.reset_upper()
         state = self.store.state()

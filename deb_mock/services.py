@@ -35,7 +35,7 @@ from typing import Any
 
 import pluggy
 
-from deb_mock import apt, dpkg_status, orphans, userns
+from deb_mock import apt, dpkg_status, orphans, trash, userns
 from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.config import Config
 from deb_mock.errors import AptError, RootError, UsageError
@@ -175,6 +175,14 @@ class RootServices:
         self.store.drop_scratch(name)
         if self.scratch_in_ram:
             self.run_on_host(["rm", "-rf", "--", str(self.paths.top / "scratch" / name)], LineCollector())
+
+    def retire_scratch(self, name: str) -> None:
+        """Throw a finished build's upper away: into the root's trash (deleted during the next build, see
+        deb_mock.trash), or at once when it is in the run's RAM (freeing RAM costs nothing)."""
+        if self.scratch_in_ram:
+            self.discard_scratch(name)
+        else:
+            trash.throw_away(self.paths.top, self.paths.top / "scratch" / name)
 
     def base_as_root(self, tree: Path) -> DirectoryRoot:
         """``tree`` itself as the root of sandbox entries (no overlay): a base being made or refreshed."""
