@@ -182,9 +182,15 @@ def ostree_dirs(image: InTree) -> None:
 
 
 def write_fstab(image: InTree) -> None:
-    """The ESP on /efi by its partition label (gpt-auto is off: it fails on a deployment's root)."""
+    """The ESP on /efi by its partition label (gpt-auto is off: it fails on a deployment's root).
+
+    Mounted on first access (an automount): as a boot-time mount it waited for
+    udev's coldplug in the real root, which under TCG came after its 10 s
+    device timeout, so every such boot printed a timeout and left /efi empty.
+    """
     image.write_text("etc/fstab", "# deb-mock: / is the OSTree deployment, mounted by the initramfs\n"
-                     "PARTLABEL=esp /efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 2\n")
+                     "PARTLABEL=esp /efi vfat umask=0077,nofail,x-systemd.automount,x-systemd.device-timeout=60s"
+                     " 0 2\n")
 
 
 def ssh_host_keys(image: InTree) -> None:

@@ -464,6 +464,8 @@ def test_image_boots_upgrades_and_rolls_back(image: Image, console: SerialConsol
     assert console.run("command -v jq")[0] != 0
     assert console.check("hostname") == "dm-image"
     assert "sudo" in console.check("id alice")
+    assert console.check("ls /efi/EFI") == "BOOT", "the ESP mounts on /efi when it is first used"
+    assert "Timed out waiting for device" not in "".join(console.transcript)
     console.check("mkdir -p /var/mnt/updates && mount -o ro /dev/vdb /var/mnt/updates")
     console.check("ostree admin upgrade", timeout=300)
     console.send("systemctl reboot")
