@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,7 @@ def _cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return os.uname().machine or "unknown"
 
 
 def describe_host(storage: Path) -> list[str]:
@@ -65,7 +64,7 @@ def describe_host(storage: Path) -> list[str]:
         "Storage:",
         f"  {probe}: {usage.total // 2**30} GiB, free {usage.free // 2**30} GiB",
         "Host:",
-        f"  kernel: {platform.release()} {platform.machine()}",
+        f"  kernel: {os.uname().release} {os.uname().machine}",
         f"  distribution: {distro.name(pretty=True) or 'unknown'}",
     ]
     return lines

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-#: each costs 5-15 ms to import and is needed only by runs that parse .dsc files, write hw_info.log, build images
-#: or load a plugin that is not built in (importlib.metadata, with email); PyYAML only parses what is not
-#: cached (deb_mock.config.parsed_cache); the build modules only builds need
+#: each costs 5-15 ms to import (the last seven 1-2 ms) and is needed only by runs that parse .dsc files, write
+#: hw_info.log, build images or load a plugin that is not built in (importlib.metadata, with email); PyYAML only
+#: parses what is not cached (deb_mock.config.parsed_cache); the build modules only builds need
 HEAVY = ("debian.deb822", "debian.changelog", "psutil", "distro", "deb_mock.plugins.bootc.pipeline",
          "importlib.metadata", "email", "yaml", "deb_mock.builder", "deb_mock.source", "deb_mock.result_checks",
-         "deb_mock.stage_runner", "deb_mock.base_setup", "deb_mock.build_commands")
+         "deb_mock.stage_runner", "deb_mock.base_setup", "deb_mock.build_commands",
+         # 1-2 ms each, for rootless runs, typo suggestions, new bases, outboxes and internal errors only
+         "platform", "ctypes", "difflib", "uuid", "tempfile", "traceback", "datetime")
 
 
 def test_cli_and_plugins_load_without_the_heavy_modules() -> None:
