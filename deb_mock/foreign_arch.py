@@ -27,6 +27,7 @@ QEMU_ARCH = {
     "amd64": "x86_64",
 }
 
+
 def machine() -> str:
     """The kernel's machine name (uname -m), without importing platform (2 ms of every start)."""
     return os.uname().machine
