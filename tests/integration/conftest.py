@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -59,10 +60,16 @@ class DebMock:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
     def root_dir(self, name: str) -> Path:
         return self.basedir / name
+
+
+def _default_sigint() -> None:
+    """deb-mock as a terminal starts it: with SIGINT's default action. A suite started as a background job
+    (``bash .ci/test &``) passes SIGINT on ignored (POSIX), and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
