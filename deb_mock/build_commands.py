@@ -325,7 +325,7 @@ done
 stage=$(mktemp -d "$out/.collect.XXXXXX")
 trap '[ ! -d "$stage" ] || rm -rf -- "$stage"' EXIT
 cp --no-preserve=all -- $listed "$stage/"
-mv -f -t "$out" -- $(for f in $listed; do printf '%s\n' "$stage/$f"; done)
+cd "$stage"; mv -f -t "$out" -- $listed; cd /
 rmdir -- "$stage"
 printf '%s\n' $listed
 """.replace("CHARS", _COLLECTED_NAME_CHARS)
