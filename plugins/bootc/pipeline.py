@@ -511,7 +511,7 @@ class Pipeline:
                     self.run_tool(formats.qemu_convert(fmt, f"{IN_WORK}/disk.raw", f"{IN_TREE}/disk.vmdk"),
                                   "bootc-convert", mounts)
                     formats.write_ova_descriptor(stage, name=out.name.removesuffix(".ova"),
-                                                 capacity=raw.stat().st_size, cpus=self.settings.qemu_cpus,
+                                                 capacity=raw.stat().st_size, cpus=self.settings.qemu_cpus or 2,
                                                  memory_mib=int(self.settings.qemu_memory))
                     self.run_tool(formats.ova_command(IN_TREE, f"{IN_OUT}/{tmp_name}", epoch), "bootc-convert",
                                   mounts)

@@ -102,7 +102,8 @@ class Settings:
     #: qemu accelerator for --bootc-run (KVM where the host can run guests)
     qemu_accel: Literal["tcg", "kvm"] = "tcg"
     qemu_memory: str = "2048"
-    qemu_cpus: int = 2
+    #: vCPUs; 0: one under TCG on amd64 (one thread runs them all, see qemu.Machine.vcpus), else two
+    qemu_cpus: int = 0
 
     def kernel_args_for(self, arch: str) -> tuple[str, ...]:
         """The configured kernel arguments, or the serial console of ``arch``'s usual machine."""

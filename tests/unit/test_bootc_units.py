@@ -239,16 +239,23 @@ def test_newest_changelog_is_the_source_date_epoch(tmp_path: Path) -> None:
 
 def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
     argv = qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd",
-                             accel="tcg", memory="2048", cpus=2, drives=[tmp_path / "u.img"])
+                             accel="tcg", memory="2048", cpus=0, drives=[tmp_path / "u.img"])
     joined = " ".join(argv)
     assert argv[0] == "qemu-system-x86_64" and "-machine q35" in joined
     assert "-accel tcg,thread=single" in joined and "-nic none" in joined and "-serial stdio" in joined
+    # under TCG a model cheap to emulate, and one vCPU where one thread runs them all; under KVM the host's CPU
+    assert "-cpu qemu64,-svm" in joined and "-smp 1" in joined
+    kvm = " ".join(qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd",
+                                     accel="kvm", memory="2048", cpus=0, drives=[]))
+    assert "-cpu host -accel kvm" in kvm and "-smp 2" in kvm
+    assert "-smp 3" in " ".join(qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "v.fd",
+                                                   "/code.fd", accel="tcg", memory="2048", cpus=3, drives=[]))
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd" in joined
     assert f"if=virtio,format=raw,readonly=on,file={tmp_path / 'u.img'}" in joined
     arm = " ".join(qemu.qemu_command(qemu.MACHINES["arm64"], tmp_path / "o.qcow2", tmp_path / "vars.fd",
-                                     "/aavmf.fd", accel="tcg", memory="2048", cpus=2, drives=[]))
-    assert arm.startswith("qemu-system-aarch64 -machine virt -cpu max")
-    assert "-accel tcg,thread=multi" in arm and "-nic none" in arm
+                                     "/aavmf.fd", accel="tcg", memory="2048", cpus=0, drives=[]))
+    assert arm.startswith("qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on")
+    assert "-accel tcg,thread=multi" in arm and "-nic none" in arm and "-smp 2" in arm
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
