@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 from deb_mock.foreign_arch import host_architecture
 
+from .boot_dirs import boot_directory
 from .disk import ROOT_TYPE
 from .formats import BOOTABLE
 
@@ -148,8 +148,8 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
     if size is not None:
         _check_size(image, size)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="deb-mock-boot-") as tmp:
-        overlay, vars_copy = Path(tmp) / "disk.qcow2", Path(tmp) / "vars.fd"
+    with boot_directory() as tmp:
+        overlay, vars_copy = tmp / "disk.qcow2", tmp / "vars.fd"
         fmt = BOOTABLE.get(image.suffix.lower(), "raw")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
                         str(overlay), *([str(size)] if size else [])], check=True, stderr=subprocess.PIPE)
