@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 #: the version of how a tree is made (the transforms): a new one redoes every cached tree
-TREE_FORMAT = 6  # 6: the ESP is an automount (its boot-time mount timed out under TCG)
+TREE_FORMAT = 7  # 6: the ESP is an automount (its boot-time mount timed out under TCG); 7: serial getty at once
 #: the initramfs: for any machine (no host-only), reproducible, without udev's hardware database (13.5 of its
 #: 73 MB: keyboard maps and device names, which the root file system needs no one of; the booted system has it)
 DRACUT_OPTIONS = ("--force", "--no-hostonly", "--reproducible", "--omit", "hwdb")

@@ -10,6 +10,7 @@ with OVMF or qemu-system-aarch64 with AAVMF.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import json
@@ -83,6 +84,11 @@ GPT_HEADER_LBA, SECTOR = 1, 512
 LOGIN_PROMPT = b" login: "
 #: what the guest kernel prints when it gives up: no login prompt will follow
 KERNEL_PANIC = b"Kernel panic - not syncing"
+#: a cursor position query (DSR): systemd asks the serial terminal's size with two of them before each
+#: getty, and waits a third of a second for each answer a pipe never gives
+POSITION_QUERY = b"\x1b[6n"
+#: the answer of a 24x80 terminal: its cursor at the bottom right corner (CPR)
+POSITION_REPLY = b"\x1b[24;80R"
 PR_SET_PDEATHSIG = 1
 
 
@@ -227,10 +233,16 @@ def _check_size(image: Path, size: int) -> None:
         raise UsageError(f"--bootc-run-size: {size} bytes is smaller than the image ({current} bytes)")
 
 
+def terminal_replies(seen: bytes, chunk: bytes) -> bytes:
+    """What a terminal would answer to the queries in ``chunk`` (``seen``: the output before it)."""
+    return POSITION_REPLY * (seen[-len(POSITION_QUERY) + 1:] + chunk).count(POSITION_QUERY)
+
+
 def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> float:
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    """Wait for the login prompt, answering the console's size queries as a 24x80 terminal would."""
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                preexec_fn=_die_with_parent)
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stdin is not None
     seen = b""
     try:
         while time.monotonic() - started < timeout:
@@ -245,6 +257,11 @@ def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> 
             if echo:  # firmware and consoles send stray bytes: pass on valid UTF-8 only
                 sys.stderr.buffer.write(chunk.decode(errors="replace").encode())
                 sys.stderr.buffer.flush()
+            reply = terminal_replies(seen, chunk)
+            if reply:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.write(reply)
+                    process.stdin.flush()
             seen = (seen + chunk)[-4096:]
             if LOGIN_PROMPT in seen:
                 return time.monotonic() - started
@@ -254,6 +271,7 @@ def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> 
     finally:
         process.kill()
         process.wait()
+        process.stdin.close()
     tail = seen.decode(errors="replace").strip().splitlines()[-5:]
     if KERNEL_PANIC in seen:
         panic = next(line for line in seen.decode(errors="replace").splitlines() if "Kernel panic" in line)

@@ -13,6 +13,8 @@ import select
 import subprocess
 import time
 
+from deb_mock.plugins.bootc.qemu import terminal_replies
+
 
 class SerialConsole:
     """The serial console of a qemu started by ``deb-mock --bootc-run`` with pipes."""
@@ -42,6 +44,10 @@ class SerialConsole:
             if ready:
                 chunk = os.read(self.process.stdout.fileno(), 65536)
                 self.transcript.append(chunk.decode(errors="replace"))
+                reply = terminal_replies(self.buffer, chunk)  # answered as a terminal would, at once
+                if reply and self.process.stdin is not None:
+                    self.process.stdin.write(reply)
+                    self.process.stdin.flush()
                 self.buffer += chunk
 
     def send(self, line: str) -> None:

@@ -192,6 +192,8 @@ def test_transforms_give_ostrees_layout(tmp_path: Path) -> None:
     assert (tree / "usr/etc/shadow").read_text().splitlines()[1].split(":")[2] == "20500"
     assert not (tree / "usr/etc/passwd-").exists() and not (tree / "usr/etc/ssh/ssh_host_ed25519_key").exists()
     assert (tree / "usr/etc/systemd/system/ssh.service.d/deb-mock-hostkeys.conf").is_file()
+    getty = (tree / "usr/etc/systemd/system/serial-getty@.service.d/deb-mock-at-once.conf").read_text()
+    assert "[Service]\nType=simple\n" in getty
     assert "PARTLABEL=esp /efi vfat" in (tree / "usr/etc/fstab").read_text()
     assert os.readlink(tree / "home") == "var/home" and os.readlink(tree / "usr/local") == "../var/usrlocal"
     assert os.readlink(tree / "root") == "var/roothome" and os.readlink(tree / "media") == "run/media"
@@ -256,6 +258,15 @@ def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
                                      "/aavmf.fd", accel="tcg", memory="2048", cpus=0, drives=[]))
     assert arm.startswith("qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on")
     assert "-accel tcg,thread=multi" in arm and "-nic none" in arm and "-smp 2" in arm
+
+
+def test_the_boot_check_answers_size_queries_as_a_terminal_would() -> None:
+    """systemd's two cursor position queries before a getty, whole or split between two reads."""
+    query = b"\x1b[!p\x1b[6n\x1b[32766;32766H\x1b[6n"
+    assert qemu.terminal_replies(b"", query) == b"\x1b[24;80R" * 2
+    assert qemu.terminal_replies(b"...\x1b[6", b"n more") == b"\x1b[24;80R"
+    assert qemu.terminal_replies(b"\x1b[6n", b"no query here") == b""
+    assert qemu.terminal_replies(b"", b"plain boot output [6n") == b""
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
