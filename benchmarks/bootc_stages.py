@@ -11,7 +11,8 @@ Prints, measured in one run on one machine:
   dracut ran; then the last root imaged cold, whose disk must be the same
   bytes;
 - boot to the login prompt of the cold image under TCG (``--bootc-run
-  --bootc-run-timeout``), ``--boots`` times (3), min/median/max;
+  --bootc-run-timeout``), ``--boots`` times (3), min/median/max (with
+  ``--boot-only IMAGE``: only that, for an image made before);
 - by hand, on the same inputs: the boot packages installed by mmdebstrap
   (``--include`` minus a bare bootstrap), ``ostree commit`` of the same tree
   into a fresh archive repository, ``tar | gzip -n`` of it, ``mkfs.ext4 -d`` of
@@ -131,6 +132,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=5,
                         help=f"one-package re-images (at most {len(CHANGE_PACKAGES)})")
     parser.add_argument("--settle", type=float, default=30, help="seconds of quiet before each re-image")
+    parser.add_argument("--boot-only", metavar="IMAGE", type=Path,
+                        help="only boot IMAGE (made before) --boots times: the boot time alone, in minutes")
     args = parser.parse_args()
     # deb-mock as installed, its bytecode cached: an exported PYTHONDONTWRITEBYTECODE makes an editable
     # install compile ~50 modules on every start (50 ms no user pays)
@@ -138,6 +141,12 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("run as root")
     top = Path(tempfile.mkdtemp(prefix="bench-bootc-", dir="/var/tmp"))
+    if args.boot_only:
+        try:
+            boot_to_login(top, args.boot_only.absolute(), max(args.boots, 1))
+        finally:
+            shutil.rmtree(top)
+        return
     try:
         subprocess.run(deb_mock(top, "--init", "-q"), check=True)
         cold_total, cold = run_json(deb_mock(top, "--bootc-image", str(top / "cold.qcow2")))
