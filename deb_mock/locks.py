@@ -53,12 +53,12 @@ def root_lock(
 
 
 def _acquire(fd: int, lock_path: Path, timeout: float | None, on_wait: Callable[[str], None]) -> None:
-    if _try_lock(fd):
+    if try_lock(fd):
         return
     holder = describe_holder(lock_path)
     on_wait(f"the root is locked by {holder}; waiting" + (f" up to {timeout:g}s" if timeout is not None else ""))
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not _try_lock(fd):
+    while not try_lock(fd):
         if deadline is not None and time.monotonic() >= deadline:
             raise LockedError(
                 f"Build root is locked by another process ({describe_holder(lock_path) or holder})",
@@ -67,7 +67,8 @@ def _acquire(fd: int, lock_path: Path, timeout: float | None, on_wait: Callable[
         time.sleep(POLL_INTERVAL)
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive flock on ``fd`` if nobody holds one; False if somebody does."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from deb_mock.locks import try_lock
+
 PREFIX = "deb-mock-boot-"
 #: held (flock) by the run that owns the directory; a directory without it is being made, or not ours
 LOCK = "in-use.lock"
@@ -57,9 +59,7 @@ def sweep(parent: Path) -> list[Path]:
             fd = os.open(entry / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fd):
             os.close(fd)
             continue  # its run is alive
         try:

@@ -29,7 +29,7 @@ from .image_layers import LAYER_FORMAT, Layer, LayerCache, digest_of, newest_cha
 from .image_tree import DRACUT_OPTIONS, INITRAMFS_PACKAGES, TREE_FORMAT, ZSTD_INITRAMFS, Tree, TreeSource
 from .initramfs import InitramfsCache
 from .intree import InTree
-from .settings import CLOUD_PACKAGES, DEFAULT_BOOT_PACKAGES, PLUGIN_NAME, TOOL_PACKAGES, Settings
+from .settings import CLOUD_PACKAGES, DEFAULT_BOOT_PACKAGES, DEFAULT_VCPUS, PLUGIN_NAME, TOOL_PACKAGES, Settings
 from .stage_dirs import StageDirs
 
 if TYPE_CHECKING:
@@ -511,7 +511,8 @@ class Pipeline:
                     self.run_tool(formats.qemu_convert(fmt, f"{IN_WORK}/disk.raw", f"{IN_TREE}/disk.vmdk"),
                                   "bootc-convert", mounts)
                     formats.write_ova_descriptor(stage, name=out.name.removesuffix(".ova"),
-                                                 capacity=raw.stat().st_size, cpus=self.settings.qemu_cpus or 2,
+                                                 capacity=raw.stat().st_size,
+                                                 cpus=self.settings.qemu_cpus or DEFAULT_VCPUS,
                                                  memory_mib=int(self.settings.qemu_memory))
                     self.run_tool(formats.ova_command(IN_TREE, f"{IN_OUT}/{tmp_name}", epoch), "bootc-convert",
                                   mounts)

@@ -31,6 +31,7 @@ from deb_mock.foreign_arch import host_architecture
 from .boot_dirs import boot_directory
 from .disk import ROOT_TYPE
 from .formats import BOOTABLE
+from .settings import DEFAULT_VCPUS
 
 #: UEFI firmware (the ovmf package) for amd64
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
@@ -65,7 +66,7 @@ class Machine:
         """
         if configured:
             return configured
-        return 1 if accel == "tcg" and self.tcg_threads == "single" else 2
+        return 1 if accel == "tcg" and self.tcg_threads == "single" else DEFAULT_VCPUS
 
 
 MACHINES = {

@@ -35,6 +35,10 @@ DEFAULT_KERNEL_ARGS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: vCPUs of a machine whose qemu_cpus is 0 (automatic), where one vCPU is not the quicker choice
+DEFAULT_VCPUS = 2
+
+
 #: what a cloud image adds (cloud_init: true): cloud-init, growpart for the root's partition, ip for cloud-init
 CLOUD_PACKAGES = ("cloud-init", "cloud-guest-utils", "iproute2")
 
@@ -102,7 +106,7 @@ class Settings:
     #: qemu accelerator for --bootc-run (KVM where the host can run guests)
     qemu_accel: Literal["tcg", "kvm"] = "tcg"
     qemu_memory: str = "2048"
-    #: vCPUs; 0: one under TCG on amd64 (one thread runs them all, see qemu.Machine.vcpus), else two
+    #: vCPUs; 0: one under TCG on amd64 (one thread runs them all, see qemu.Machine.vcpus), else DEFAULT_VCPUS
     qemu_cpus: int = 0
 
     def kernel_args_for(self, arch: str) -> tuple[str, ...]:
