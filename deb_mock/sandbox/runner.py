@@ -135,6 +135,30 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
     return returncode
 
 
+@contextlib.contextmanager
+def piped(spec: SandboxSpec) -> Iterator[subprocess.Popen[bytes]]:
+    """The command with its standard input and output on pipes the caller drives (a console to answer).
+
+    When the block ends the sandbox is stopped, its whole PID namespace with
+    it; a failed set-up raises SandboxError, which says more than the silence
+    the caller saw.
+    """
+    with _status_pipe() as (read_fd, write_fd):
+        try:
+            process = _spawn(spec, write_fd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        finally:
+            os.close(write_fd)
+        try:
+            yield process
+        finally:
+            _stop(process)
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(BrokenPipeError):
+                        stream.close()
+            _raise_setup_error(read_fd)
+
+
 def start_keeper(spec: SandboxSpec, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], int]:
     """Start a run's session keeper: a sleeping process whose mount namespace holds ``spec.host_mounts``.
 

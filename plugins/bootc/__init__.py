@@ -30,7 +30,7 @@ from .settings import PLUGIN_NAME, Settings
 if TYPE_CHECKING:
     from deb_mock.services import RootServices
 
-    from . import lint
+    from . import lint, qemu
     from .pipeline import Pipeline
 
 MODES = {"bootc_image": True, "bootc_commit": True, "bootc_container": True, "bootc_run": False, "bootc_lint": True}
@@ -85,6 +85,10 @@ def debmock_scrub_kinds() -> list[str]:
 def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if kinds & {"bootc", "all"}:
         remove_tree(root.paths.top / "bootc")
+    if "bootc" in kinds:  # shared by every root: made again by the next boot
+        from .boot_tools import tools_dir
+
+        remove_tree(tools_dir(root.config))
 
 
 @hookimpl
@@ -169,10 +173,26 @@ def _boot(root: RootServices, args: argparse.Namespace) -> int:
         raise UsageError(exc.message) from None
     seconds = qemu.boot(args.bootc_run, accel=settings.qemu_accel, memory=settings.qemu_memory,
                         cpus=settings.qemu_cpus, drives=args.bootc_run_drive, timeout=args.bootc_run_timeout,
-                        echo=not args.quiet, size=size)
+                        echo=not args.quiet, size=size, launcher=_launcher(root, settings))
     if args.bootc_run_timeout is not None:
         root.console.info(f"bootc: login prompt after {seconds:.0f}s")
     return 0
+
+
+def _launcher(root: RootServices, settings: Settings) -> qemu.Launcher | None:
+    """qemu from the run's release (boot_tools) under TCG in root mode when configured; else the host's.
+
+    Under KVM the emulator's speed hardly counts and /dev/kvm is not passed
+    into a sandbox; a rootless --bootc-run runs outside any user namespace.
+    """
+    from deb_mock import userns
+
+    if settings.qemu_from != "tools" or settings.qemu_accel != "tcg" or os.geteuid() != 0 \
+            or userns.is_rootless_run():
+        return None
+    from .boot_tools import ToolsQemu
+
+    return ToolsQemu(root)
 
 
 def _from_image(pipeline: Pipeline, text: str) -> None:

@@ -15,6 +15,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -22,8 +23,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 from deb_mock.foreign_arch import host_architecture
@@ -57,10 +60,21 @@ class Machine:
     code: tuple[str, ...]
     variables: tuple[str, ...]
     firmware_package: str
-    #: TCG's vCPU threads: one on x86-64 (see qemu_command), one per vCPU on arm64
-    tcg_threads: str
+    #: the first qemu version whose TCG runs this guest's vCPUs one thread each (see tcg_threads)
+    multi_thread_since: int
 
-    def vcpus(self, accel: str, configured: int) -> int:
+    def tcg_threads(self, qemu_version: int) -> str:
+        """TCG's vCPU threads for this qemu (major version; 0: unknown): one each where it holds, else one.
+
+        qemu 7.2 (Debian 12) with a thread per vCPU was seen to panic trixie
+        amd64 guests early in boot: the kernel jumped into the middle of an
+        instruction while it patched its own code on the other vCPU. trixie's
+        qemu 10.0 boots them so, on both host cores: 29.7 and 30.3 s to login
+        against 42.8 and 49.0 s with one thread, alternating in one hour.
+        """
+        return "multi" if qemu_version >= self.multi_thread_since else "single"
+
+    def vcpus(self, accel: str, configured: int, threads: str) -> int:
         """The configured vCPUs; 0: one where TCG runs every vCPU in one thread, else two.
 
         Two vCPUs on one TCG thread take turns, and the guest spends the
@@ -70,7 +84,7 @@ class Machine:
         """
         if configured:
             return configured
-        return 1 if accel == "tcg" and self.tcg_threads == "single" else DEFAULT_VCPUS
+        return 1 if accel == "tcg" and threads == "single" else DEFAULT_VCPUS
 
 
 MACHINES = {
@@ -83,11 +97,11 @@ MACHINES = {
     # AHCI controller, the SMBus, the PS/2 controller and VMware's I/O port. Alternating boots of one image in
     # one hour: 61.2 and 57.1 s to login with the full q35, 54.8 and 52.0 s without them.
     "amd64": Machine("qemu-system-x86_64", "qemu-system-x86", ("-machine", AMD64_BOARD, "-nodefaults"), "qemu64,-svm",
-                     OVMF_CODE, OVMF_VARS, "ovmf", "single"),
+                     OVMF_CODE, OVMF_VARS, "ovmf", 10),
     # pauth-impdef: the CPU's own pointer-authentication hash, which TCG computes many times faster
     # than the architected QARMA one (a guest cannot tell the difference)
     "arm64": Machine("qemu-system-aarch64", "qemu-system-arm", ("-machine", "virt"), "max,pauth-impdef=on",
-                     AAVMF_CODE, AAVMF_VARS, "qemu-efi-aarch64", "multi"),
+                     AAVMF_CODE, AAVMF_VARS, "qemu-efi-aarch64", 0),
 }
 GPT_HEADER_LBA, SECTOR = 1, 512
 LOGIN_PROMPT = b" login: "
@@ -122,25 +136,49 @@ def _first(paths: Sequence[str], package: str) -> str:
     raise MissingTool(f"UEFI firmware not found ({paths[0]})", hint=f"apt-get install {package}")
 
 
-def qemu_command(machine: Machine, image_overlay: Path, vars_copy: Path, code: str, *, accel: str, memory: str,
-                 cpus: int, drives: Sequence[Path]) -> list[str]:
+@dataclasses.dataclass(frozen=True)
+class BootFiles:
+    """The files of one boot as qemu sees them (host paths, or paths in the boot tools' sandbox)."""
+
+    code: str
+    variables: str
+    disk: str
+    drives: tuple[str, ...]
+
+
+class Launcher(Protocol):
+    """Where qemu comes from and runs: the host's (HostQemu) or the run's release's in a sandbox (boot_tools)."""
+
+    def prepare(self, machine: Machine, boot_dir: Path, image: Path, drives: Sequence[Path]) -> BootFiles:
+        """Make sure the emulator and firmware are there; the fresh variables' copy; the files as qemu sees them."""
+
+    def qemu_version(self, machine: Machine) -> int:
+        """The emulator's major version (0: unknown)."""
+
+    def interactive(self, argv: list[str]) -> int:
+        """Run qemu on the caller's terminal until it ends; its exit status."""
+
+    def piped(self, argv: list[str]) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        """qemu with its standard input and output on pipes; stopped when the block ends."""
+
+
+def qemu_command(machine: Machine, files: BootFiles, *, accel: str, memory: str, cpus: int,
+                 qemu_version: int = 0) -> list[str]:
     """The qemu command line: the machine's board and CPU, UEFI, virtio disk, serial console on stdio, no network.
 
-    On x86-64, TCG runs its vCPUs in one thread: with one thread per vCPU
-    (qemu 7.2's default) a trixie guest's kernel was seen to panic early in
-    boot, jumping into the middle of an instruction while the kernel patched
-    its own code on the other vCPU; on two host cores one thread boots as fast
-    (60-65 s both).
+    TCG runs the vCPUs one thread each where this qemu holds it for the guest
+    (Machine.tcg_threads), else all in one thread.
     """
     tcg = accel == "tcg"
+    threads = machine.tcg_threads(qemu_version)
     argv = [machine.emulator, *machine.machine, "-cpu", machine.tcg_cpu if tcg else "host",
-            "-accel", f"tcg,thread={machine.tcg_threads}" if tcg else accel,
-            "-m", memory, "-smp", str(machine.vcpus(accel, cpus)), "-display", "none", "-serial", "stdio",
+            "-accel", f"tcg,thread={threads}" if tcg else accel,
+            "-m", memory, "-smp", str(machine.vcpus(accel, cpus, threads)), "-display", "none", "-serial", "stdio",
             "-monitor", "none", "-nic", "none", "-no-user-config",
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
-            "-drive", f"if=virtio,format=qcow2,file={image_overlay}"]
-    for drive in drives:
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={files.code}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={files.variables}",
+            "-drive", f"if=virtio,format=qcow2,file={files.disk}"]
+    for drive in files.drives:
         argv += ["-drive", f"if=virtio,format=raw,readonly=on,file={drive}"]
     return argv
 
@@ -150,8 +188,49 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class HostQemu:
+    """qemu and its firmware as the host has them installed (qemu_from: host, KVM and rootless runs)."""
+
+    def prepare(self, machine: Machine, boot_dir: Path, image: Path, drives: Sequence[Path]) -> BootFiles:
+        if shutil.which(machine.emulator) is None:
+            raise MissingTool(f"{machine.emulator} is not installed",
+                              hint=f"apt-get install {machine.emulator_package}")
+        code = _first(machine.code, machine.firmware_package)
+        shutil.copyfile(_first(machine.variables, machine.firmware_package), boot_dir / "vars.fd")
+        return BootFiles(code, str(boot_dir / "vars.fd"), str(boot_dir / "disk.qcow2"),
+                         tuple(str(d.absolute()) for d in drives))
+
+    def qemu_version(self, machine: Machine) -> int:
+        shown = subprocess.run([machine.emulator, "--version"], capture_output=True, text=True, check=False)
+        found = re.search(r"version (\d+)\.", shown.stdout)
+        return int(found.group(1)) if found else 0
+
+    def interactive(self, argv: list[str]) -> int:
+        process = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.kill()
+            process.wait()
+            raise
+
+    @contextlib.contextmanager
+    def piped(self, argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   preexec_fn=_die_with_parent)
+        try:
+            yield process
+        finally:
+            process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(BrokenPipeError):
+                        stream.close()
+
+
 def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Path], timeout: float | None,
-         echo: bool = True, size: int | None = None) -> float:
+         echo: bool = True, size: int | None = None, launcher: Launcher | None = None) -> float:
     """Boot ``image``; interactive without ``timeout``, else wait for the login prompt. Returns seconds taken."""
     if not image.is_file():
         raise UsageError(f"--bootc-run {image}: no such image file")
@@ -162,30 +241,22 @@ def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Pa
         raise MissingTool("qemu-img is not installed", hint="apt-get install qemu-utils")
     if size is not None:
         _check_size(image, size)
-    started = time.monotonic()
+    launcher = launcher or HostQemu()
     with boot_directory() as tmp:
-        overlay, vars_copy = tmp / "disk.qcow2", tmp / "vars.fd"
+        overlay = tmp / "disk.qcow2"
         fmt = BOOTABLE.get(image.suffix.lower(), "raw")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(image.absolute()),
                         str(overlay), *([str(size)] if size else [])], check=True, stderr=subprocess.PIPE)
         machine = MACHINES[image_architecture(image, overlay)]
-        if shutil.which(machine.emulator) is None:
-            raise MissingTool(f"{machine.emulator} is not installed",
-                              hint=f"apt-get install {machine.emulator_package}")
-        code = _first(machine.code, machine.firmware_package)
-        shutil.copyfile(_first(machine.variables, machine.firmware_package), vars_copy)
-        argv = qemu_command(machine, overlay, vars_copy, code, accel=accel, memory=memory, cpus=cpus,
-                            drives=[d.absolute() for d in drives])
+        files = launcher.prepare(machine, tmp, image, drives)
+        argv = qemu_command(machine, files, accel=accel, memory=memory, cpus=cpus,
+                            qemu_version=launcher.qemu_version(machine) if accel == "tcg" else 0)
+        started = time.monotonic()  # the boot's own time: not the boot tools' first bootstrap
         if timeout is None:
-            process = subprocess.Popen(argv, preexec_fn=_die_with_parent)
-            try:
-                process.wait()
-            except KeyboardInterrupt:
-                process.kill()
-                process.wait()
-                raise
+            launcher.interactive(argv)
             return time.monotonic() - started
-        return _boot_check(argv, timeout, started, echo)
+        with launcher.piped(argv) as process:
+            return _boot_check(process, timeout, started, echo)
 
 
 def image_architecture(image: Path, overlay: Path) -> str:
@@ -247,40 +318,33 @@ def terminal_replies(seen: bytes, chunk: bytes) -> bytes:
     return POSITION_REPLY * (seen[-len(POSITION_QUERY) + 1:] + chunk).count(POSITION_QUERY)
 
 
-def _boot_check(argv: list[str], timeout: float, started: float, echo: bool) -> float:
+def _boot_check(process: subprocess.Popen[bytes], timeout: float, started: float, echo: bool) -> float:
     """Wait for the login prompt, answering the console's size queries as a 24x80 terminal would."""
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               preexec_fn=_die_with_parent)
     assert process.stdout is not None and process.stdin is not None
     seen = b""
-    try:
-        while time.monotonic() - started < timeout:
-            ready, _, _ = select.select([process.stdout], [], [], 1.0)
-            if not ready:
-                if process.poll() is not None:
-                    break
-                continue
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
+    while time.monotonic() - started < timeout:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if not ready:
+            if process.poll() is not None:
                 break
-            if echo:  # firmware and consoles send stray bytes: pass on valid UTF-8 only
-                sys.stderr.buffer.write(chunk.decode(errors="replace").encode())
-                sys.stderr.buffer.flush()
-            reply = terminal_replies(seen, chunk)
-            if reply:
-                with contextlib.suppress(BrokenPipeError):
-                    process.stdin.write(reply)
-                    process.stdin.flush()
-            seen = (seen + chunk)[-4096:]
-            if LOGIN_PROMPT in seen:
-                return time.monotonic() - started
-            if KERNEL_PANIC in seen:
-                time.sleep(0.5)  # the panic's own lines follow at once
-                break
-    finally:
-        process.kill()
-        process.wait()
-        process.stdin.close()
+            continue
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        if echo:  # firmware and consoles send stray bytes: pass on valid UTF-8 only
+            sys.stderr.buffer.write(chunk.decode(errors="replace").encode())
+            sys.stderr.buffer.flush()
+        reply = terminal_replies(seen, chunk)
+        if reply:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write(reply)
+                process.stdin.flush()
+        seen = (seen + chunk)[-4096:]
+        if LOGIN_PROMPT in seen:
+            return time.monotonic() - started
+        if KERNEL_PANIC in seen:
+            time.sleep(0.5)  # the panic's own lines follow at once
+            break
     tail = seen.decode(errors="replace").strip().splitlines()[-5:]
     if KERNEL_PANIC in seen:
         panic = next(line for line in seen.decode(errors="replace").splitlines() if "Kernel panic" in line)

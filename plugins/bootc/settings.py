@@ -105,6 +105,9 @@ class Settings:
     cache: bool = True
     #: qemu accelerator for --bootc-run (KVM where the host can run guests)
     qemu_accel: Literal["tcg", "kvm"] = "tcg"
+    #: where --bootc-run's qemu and firmware come from under TCG: "tools", a tree of the run's release made once
+    #: with mmdebstrap and run in a sandbox (see boot_tools), or "host", the host's packages
+    qemu_from: Literal["tools", "host"] = "tools"
     qemu_memory: str = "2048"
     #: vCPUs; 0: one under TCG on amd64 (one thread runs them all, see qemu.Machine.vcpus), else DEFAULT_VCPUS
     qemu_cpus: int = 0

@@ -237,11 +237,19 @@ def test_bad_output_and_sizes_are_clear_errors(image: Image, tmp_path: Path) -> 
     only_img = tmp_path / "only-qemu-img"
     only_img.mkdir()
     (only_img / "qemu-img").symlink_to(sbin("qemu-img"))
-    no_qemu = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"))],
+    no_qemu = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"), "--config-opts",
+                                                "plugins.bootc.qemu_from=host")],
                              env={**image.dm.env, "PATH": str(only_img)}, capture_output=True, text=True)
     assert no_qemu.returncode == 31 and "apt-get install qemu-system-x86" in no_qemu.stderr, no_qemu.stderr
+    # qemu from the run's release (the default) is bootstrapped on first use: that needs mmdebstrap
+    no_tools_yet = subprocess.run([*image.dm.command("--bootc-run", str(image.top / "disk.qcow2"), "--config-opts",
+                                                     f"cache_topdir={tmp_path / 'cache'}")],
+                                  env={**image.dm.env, "PATH": str(only_img)}, capture_output=True, text=True)
+    assert no_tools_yet.returncode == 31 and "apt-get install mmdebstrap" in no_tools_yet.stderr, \
+        no_tools_yet.stderr
+    assert not (tmp_path / "cache" / "bootc-tools").exists()
     assert "Traceback" not in small.stderr + missing.stderr + wrong.stderr + dest.stderr + no_tools.stderr \
-        + no_qemu.stderr
+        + no_qemu.stderr + no_tools_yet.stderr
 
 
 def test_same_root_gives_the_same_commit_oci_and_disk(image: Image) -> None:

@@ -6,6 +6,7 @@ facts on a real image that boots.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from deb_mock.plugins.bootc import disk, formats, oci, qemu, transforms
+from deb_mock.plugins.bootc import boot_tools, disk, formats, oci, qemu, transforms
 from deb_mock.plugins.bootc.image_layers import digest_of, newest_changelog, tree_fingerprint
 from deb_mock.plugins.bootc.intree import InTree
 from deb_mock.plugins.bootc.settings import Settings
@@ -240,24 +241,28 @@ def test_newest_changelog_is_the_source_date_epoch(tmp_path: Path) -> None:
 
 
 def test_qemu_command_boots_uefi_without_network(tmp_path: Path) -> None:
-    argv = qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd",
-                             accel="tcg", memory="2048", cpus=0, drives=[tmp_path / "u.img"])
+    files = qemu.BootFiles("/code.fd", str(tmp_path / "vars.fd"), str(tmp_path / "o.qcow2"), (str(tmp_path / "u.img"),))
+    bare = dataclasses.replace(files, drives=())
+    amd64, arm64 = qemu.MACHINES["amd64"], qemu.MACHINES["arm64"]
+    argv = qemu.qemu_command(amd64, files, accel="tcg", memory="2048", cpus=0, qemu_version=7)
     joined = " ".join(argv)
     assert argv[0] == "qemu-system-x86_64" and "-machine q35," in joined
     # a board without the devices such a guest never uses (each costs firmware and kernel time under TCG)
     assert all(f"{device}=off" in joined for device in ("smm", "sata", "smbus", "i8042", "vmport"))
-    assert "-accel tcg,thread=single" in joined and "-nic none" in joined and "-serial stdio" in joined
-    # under TCG a model cheap to emulate, and one vCPU where one thread runs them all; under KVM the host's CPU
-    assert "-cpu qemu64,-svm" in joined and "-smp 1" in joined
-    kvm = " ".join(qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "vars.fd", "/code.fd",
-                                     accel="kvm", memory="2048", cpus=0, drives=[]))
+    assert "-nic none" in joined and "-serial stdio" in joined
+    # under TCG a model cheap to emulate; qemu 7.2 runs one thread and so one vCPU, qemu 10 a thread for each of two
+    assert "-cpu qemu64,-svm" in joined and "-accel tcg,thread=single" in joined and "-smp 1" in joined
+    newer = " ".join(qemu.qemu_command(amd64, bare, accel="tcg", memory="2048", cpus=0, qemu_version=10))
+    assert "-accel tcg,thread=multi" in newer and "-smp 2" in newer
+    unknown = " ".join(qemu.qemu_command(amd64, bare, accel="tcg", memory="2048", cpus=0))
+    assert "-accel tcg,thread=single" in unknown and "-smp 1" in unknown
+    kvm = " ".join(qemu.qemu_command(amd64, bare, accel="kvm", memory="2048", cpus=0))
     assert "-cpu host -accel kvm" in kvm and "-smp 2" in kvm
-    assert "-smp 3" in " ".join(qemu.qemu_command(qemu.MACHINES["amd64"], tmp_path / "o.qcow2", tmp_path / "v.fd",
-                                                   "/code.fd", accel="tcg", memory="2048", cpus=3, drives=[]))
+    assert "-smp 3" in " ".join(qemu.qemu_command(amd64, bare, accel="tcg", memory="2048", cpus=3))
     assert "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd" in joined
+    assert f"if=pflash,format=raw,unit=1,file={tmp_path / 'vars.fd'}" in joined
     assert f"if=virtio,format=raw,readonly=on,file={tmp_path / 'u.img'}" in joined
-    arm = " ".join(qemu.qemu_command(qemu.MACHINES["arm64"], tmp_path / "o.qcow2", tmp_path / "vars.fd",
-                                     "/aavmf.fd", accel="tcg", memory="2048", cpus=0, drives=[]))
+    arm = " ".join(qemu.qemu_command(arm64, bare, accel="tcg", memory="2048", cpus=0, qemu_version=7))
     assert arm.startswith("qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on")
     assert "-accel tcg,thread=multi" in arm and "-nic none" in arm and "-smp 2" in arm
 
@@ -396,3 +401,41 @@ def test_a_cloud_image_gets_cloud_inits_settings_and_networkd(tmp_path: Path) ->
     bare.mkdir()
     with InTree(bare) as image, pytest.raises(FileNotFoundError, match="cloud-init"):
         transforms.cloud_image(image)
+
+
+def test_the_boot_tools_version_decides_tcg_threads() -> None:
+    """The tree records its emulator's major version: trixie's qemu 10 runs a thread per vCPU, bookworm's 7.2 one."""
+    assert boot_tools.major_version("1:10.0.13+ds-0+deb13u1") == 10
+    assert boot_tools.major_version("1:7.2+dfsg-7+deb12u18") == 7
+    assert boot_tools.major_version("9.2.0-1") == 9
+    assert boot_tools.major_version("") == 0 and boot_tools.major_version("1:git20240101") == 0
+    assert qemu.MACHINES["amd64"].tcg_threads(10) == "multi" and qemu.MACHINES["amd64"].tcg_threads(7) == "single"
+
+
+def test_the_boot_tools_sweep_deletes_only_dead_bootstraps(tmp_path: Path) -> None:
+    """A bootstrap killed with its run leaves .<key>.<pid>.tmp: deleted once its pid is gone, never a live one's."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    finished = tmp_path / "c6cce5774309c9f3bfd4dfd7"
+    stale = tmp_path / f".c6cce5774309c9f3bfd4dfd7.{dead.pid}.tmp"
+    live = tmp_path / f".c6cce5774309c9f3bfd4dfd7.{os.getpid()}.tmp"
+    for directory in (finished, stale, live):
+        (directory / "usr/bin").mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / f".link.{dead.pid}.tmp").symlink_to(target)
+    boot_tools._sweep(tmp_path)
+    assert finished.is_dir() and live.is_dir() and not stale.exists()
+    assert target.is_dir() and (tmp_path / f".link.{dead.pid}.tmp").is_symlink()
+
+
+def test_the_boot_tools_key_follows_release_archive_and_machine() -> None:
+    from deb_mock.config.schema import Config
+
+    base = Config(suite="trixie", architecture="amd64")
+    key = boot_tools.tree_key(base, qemu.MACHINES["amd64"])
+    assert key == boot_tools.tree_key(dataclasses.replace(base, packages=("hello",)), qemu.MACHINES["amd64"])
+    assert key != boot_tools.tree_key(dataclasses.replace(base, suite="forky"), qemu.MACHINES["amd64"])
+    assert key != boot_tools.tree_key(dataclasses.replace(base, mirror="http://127.0.0.1/debian"),
+                                      qemu.MACHINES["amd64"])
+    assert key != boot_tools.tree_key(base, qemu.MACHINES["arm64"])
