@@ -152,11 +152,16 @@ def piped(spec: SandboxSpec) -> Iterator[subprocess.Popen[bytes]]:
             yield process
         finally:
             _stop(process)
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    with contextlib.suppress(BrokenPipeError):
-                        stream.close()
+            close_pipes(process)
             _raise_setup_error(read_fd)
+
+
+def close_pipes(process: subprocess.Popen[bytes]) -> None:
+    """Close the pipes of a process that has ended (its stdin may fail to flush into a closed pipe)."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(BrokenPipeError):
+                stream.close()
 
 
 def start_keeper(spec: SandboxSpec, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], int]:

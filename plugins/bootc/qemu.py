@@ -30,6 +30,7 @@ from typing import Protocol
 
 from deb_mock.errors import DebMockError, ExitCode, TimedOut, UsageError
 from deb_mock.foreign_arch import host_architecture
+from deb_mock.sandbox.runner import close_pipes
 
 from .boot_dirs import boot_directory
 from .disk import ROOT_TYPE
@@ -223,10 +224,7 @@ class HostQemu:
         finally:
             process.kill()
             process.wait()
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    with contextlib.suppress(BrokenPipeError):
-                        stream.close()
+            close_pipes(process)
 
 
 def boot(image: Path, *, accel: str, memory: str, cpus: int, drives: Sequence[Path], timeout: float | None,
