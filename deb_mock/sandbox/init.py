@@ -38,14 +38,20 @@ import marshal
 import os
 import resource
 import select
-import signal
 import struct
 import sys
 import termios
-from typing import TYPE_CHECKING
+import warnings  # noqa: F401  os.execvpe imports it, after the pivot, where the host's library is gone
+
+# signal's and typing's Python layers (enums; typing itself) cost every sandbox entry ~10 ms of imports:
+# the C module has the same functions and constants, and the annotations are for the type checker only
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    import signal
     from typing import Any
+else:
+    import _signal as signal
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000

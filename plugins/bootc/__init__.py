@@ -84,11 +84,10 @@ def debmock_scrub_kinds() -> list[str]:
 @hookimpl
 def debmock_scrub(root: RootServices, kinds: frozenset[str]) -> None:
     if kinds & {"bootc", "all"}:
-        remove_tree(root.paths.top / "bootc")
-    if "bootc" in kinds:  # shared by every root: made again by the next boot
         from .boot_tools import tools_dir
 
-        remove_tree(tools_dir(root.config))
+        remove_tree(root.paths.top / "bootc")
+        remove_tree(tools_dir(root.config))  # shared by every root, like the apt cache: made again by the next boot
 
 
 @hookimpl
@@ -180,16 +179,20 @@ def _boot(root: RootServices, args: argparse.Namespace) -> int:
 
 
 def _launcher(root: RootServices, settings: Settings) -> qemu.Launcher | None:
-    """qemu from the run's release (boot_tools) under TCG in root mode when configured; else the host's.
+    """qemu from the run's release (boot_tools) under TCG when configured; else the host's.
 
     Under KVM the emulator's speed hardly counts and /dev/kvm is not passed
-    into a sandbox; a rootless --bootc-run runs outside any user namespace.
+    into a sandbox. A rootless --bootc-run starts outside any user namespace
+    (the host's qemu needs none); the tools' tree holds the subordinate ids its
+    packages own, and the sandbox qemu runs in is made from inside the run's
+    namespace, so this run enters it now, as every rootless root mode does.
     """
     from deb_mock import userns
 
-    if settings.qemu_from != "tools" or settings.qemu_accel != "tcg" or os.geteuid() != 0 \
-            or userns.is_rootless_run():
+    if settings.qemu_from != "tools" or settings.qemu_accel != "tcg":
         return None
+    if os.geteuid() != 0 and not userns.is_rootless_run():
+        userns.enter()
     from .boot_tools import ToolsQemu
 
     return ToolsQemu(root)

@@ -19,14 +19,23 @@ later run would use (its leftovers are deleted by the next bootstrap).
 Each boot mounts the tree as the lower layer of an overlay whose upper is in
 the boot directory: the tree stays as it was made. ``--scrub=bootc`` deletes
 the trees; they are made again on the next boot.
+
+A tree older than ``plugins.bootc.qemu_tools_max_age_days`` is made anew
+(qemu's security updates reach it so), and swapped in with one atomic rename
+exchange; the old tree is deleted once no boot holds its mark's lock (each
+boot holds a shared flock on it until it ends). A renewal that fails (no
+network, say) leaves the old tree in use, with a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -42,6 +51,7 @@ from deb_mock.sandbox.spec import DEFAULT_PATH, Bind, OverlayRoot, SandboxSpec
 from .formats import BOOTABLE
 from .image_layers import digest_of
 from .qemu import BootFiles, Machine, MissingTool
+from .settings import PLUGIN_NAME
 
 if TYPE_CHECKING:
     from deb_mock.config.schema import Config
@@ -57,6 +67,8 @@ IMAGE = "/deb-mock/image"
 START = 'cp -- "$1" "$2" && shift 2 && exec "$@"'
 #: temporary trees are named .<key>.<pid>.tmp while mmdebstrap writes them
 _TMP_SUFFIX = ".tmp"
+#: a renewed tree's predecessor is named .<key>.<pid>.old until no boot holds it
+_OLD_SUFFIX = ".old"
 
 
 def tools_dir(config: Config) -> Path:
@@ -66,10 +78,12 @@ def tools_dir(config: Config) -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class ToolsTree:
-    """A finished tree: its path and the emulator's major version (which picks TCG's threads)."""
+    """A finished tree: its path, the emulator's major version (which picks TCG's threads), and the descriptor
+    of its mark that this run holds a shared lock on (closed when the run ends)."""
 
     path: Path
     qemu_version: int
+    held: int
 
 
 class ToolsQemu:
@@ -126,22 +140,50 @@ def tree_key(config: Config, machine: Machine) -> str:
 
 
 def ensure_tree(root: RootServices, machine: Machine) -> ToolsTree:
-    """The finished tools tree for ``machine``, bootstrapped first if there is none."""
+    """The finished tools tree for ``machine``, held for this run: bootstrapped first if there is none,
+    made anew first if it is older than ``qemu_tools_max_age_days`` (unless offline)."""
     config = root.config
     directory = tools_dir(config)
     key = tree_key(config, machine)
     tree = directory / key
     if not (tree / INFO).is_file():
         _bootstrap(root, machine, directory, key)
-    return ToolsTree(tree, major_version((tree / INFO).read_text().strip()))
+    else:
+        days = (time.time() - (tree / INFO).stat().st_mtime) / 86400
+        if days > config.plugin(PLUGIN_NAME).qemu_tools_max_age_days and not config.offline:
+            root.console.info(f"bootc: the boot tools are {days:.0f} days old (qemu_tools_max_age_days): "
+                              "making them anew")
+            try:
+                _bootstrap(root, machine, directory, key, renew=True)
+            except (BootstrapError, MissingTool) as exc:
+                root.console.warn(f"bootc: the boot tools could not be made anew; booting with the "
+                                  f"{days:.0f}-day-old ones: {exc.message}")
+    held = _hold(tree)
+    return ToolsTree(tree, major_version(os.read(held, 64).decode().strip()), held)
+
+
+def _hold(tree: Path) -> int:
+    """A shared lock on the mark of the tree now at ``tree``: no renewal deletes it while this run boots."""
+    for _ in range(20):
+        fd = os.open(tree / INFO, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.stat(tree / INFO, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a renewal swapped the trees between the open and the lock: hold the new one
+        time.sleep(0.05)
+    raise BootstrapError(f"the boot tools in {tree} keep changing under this run")
 
 
 #: the finished tree's mark, which holds the emulator's major version
 INFO = "deb-mock-qemu-version"
 
 
-def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str) -> None:
-    """mmdebstrap the tree under a temporary name, record qemu's version, rename it into place."""
+def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str, *, renew: bool = False) -> None:
+    """mmdebstrap the tree under a temporary name, record qemu's version, rename it into place
+    (``renew``: exchange it with the tree there, whose predecessor is deleted once no boot holds it)."""
     config = root.config
     if config.offline:
         raise BootstrapError(f"the boot tools ({machine.emulator_package}, {machine.firmware_package} from "
@@ -160,7 +202,7 @@ def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str) 
         *(f"--dpkgopt=path-exclude=/usr/share/{part}/*" for part in ("man", "locale", "doc")),
         '--customize-hook=rm -rf "$1"/var/lib/apt/lists/*'])
     root.console.info(f"bootc: making the boot tools ({machine.emulator_package} and {machine.firmware_package} "
-                      f"from {config.suite}) with mmdebstrap, once")
+                      f"from {config.suite}) with mmdebstrap" + ("" if renew else ", once"))
     sink = runner.LineCollector()
     try:
         if root.run_on_host(argv, sink, network=True) != 0:
@@ -169,13 +211,44 @@ def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str) 
         status = dpkg_status.read_status([str(work)]) or b""
         versions = {p["name"]: p["version"] for p in dpkg_status.installed_packages(status)}
         (work / INFO).write_text(f"{major_version(versions.get(machine.emulator_package, ''))}\n")
-        try:
-            work.rename(directory / key)
-        except OSError:
-            if not (directory / key / INFO).is_file():
-                raise  # not another run's finished tree in the way
+        put_in_place(work, directory / key, renew=renew)
     finally:
         remove_tree(work)
+
+
+def put_in_place(work: Path, tree: Path, *, renew: bool) -> None:
+    """Rename the finished ``work`` to ``tree``; ``renew``: exchange the two, set the old tree aside
+    (.<key>.<pid>.old) and delete it unless a boot holds it."""
+    if not renew:
+        try:
+            work.rename(tree)
+        except OSError:
+            if not (tree / INFO).is_file():
+                raise  # not another run's finished tree in the way
+        return
+    try:
+        _exchange(work, tree)
+    except FileNotFoundError:  # the old tree went meanwhile (--scrub=bootc)
+        work.rename(tree)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        tree.rename(tree.parent / f".{tree.name}.{os.getpid()}{_OLD_SUFFIX}")  # no exchange here: two renames
+        work.rename(tree)
+    else:
+        work.rename(tree.parent / f".{tree.name}.{os.getpid()}{_OLD_SUFFIX}")
+    _sweep(tree.parent)
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two directories in one step (renameat2 RENAME_EXCHANGE): a boot never finds no tree."""
+    import ctypes  # renewals only
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"exchanging {first} and {second}: {os.strerror(code)}")
 
 
 def major_version(version: str) -> int:
@@ -186,11 +259,29 @@ def major_version(version: str) -> int:
 
 
 def _sweep(directory: Path) -> None:
-    """Delete temporary trees whose bootstrap died with its run (its pid is gone)."""
+    """Delete temporary trees whose bootstrap died with its run (its pid is gone), and renewed trees'
+    predecessors that no boot holds any more."""
     for entry in directory.iterdir():
         parts = entry.name.rsplit(".", 2)
-        if not entry.name.startswith(".") or not entry.name.endswith(_TMP_SUFFIX) or len(parts) != 3:
+        if not entry.name.startswith(".") or len(parts) != 3 or entry.is_symlink() or not parts[1].isdigit():
             continue
-        pid = parts[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not entry.is_symlink():
+        dead_bootstrap = entry.name.endswith(_TMP_SUFFIX) and not Path(f"/proc/{parts[1]}").exists()
+        if dead_bootstrap or (entry.name.endswith(_OLD_SUFFIX) and not _held(entry)):
             remove_tree(entry)
+
+
+def _held(tree: Path) -> bool:
+    """Whether a boot holds ``tree``'s mark (a shared lock); a tree without a mark is held by nobody."""
+    try:
+        fd = os.open(tree / INFO, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(fd)
+    return False

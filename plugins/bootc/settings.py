@@ -108,6 +108,8 @@ class Settings:
     #: where --bootc-run's qemu and firmware come from under TCG: "tools", a tree of the run's release made once
     #: with mmdebstrap and run in a sandbox (see boot_tools), or "host", the host's packages
     qemu_from: Literal["tools", "host"] = "tools"
+    #: "tools" trees older than this are made anew before a boot (qemu's updates reach them so)
+    qemu_tools_max_age_days: int = 15
     qemu_memory: str = "2048"
     #: vCPUs; 0: one under TCG on amd64 (one thread runs them all, see qemu.Machine.vcpus), else DEFAULT_VCPUS
     qemu_cpus: int = 0

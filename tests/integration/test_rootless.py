@@ -241,8 +241,12 @@ def test_bootc_image_as_an_ordinary_user_boots_and_matches_root_mode(user: User,
     inspect = subprocess.run(["skopeo", "inspect", f"oci:{user.home / 'oci'}:latest"], capture_output=True,
                              text=True, check=True).stdout
     assert '"containers.bootc": "1"' in inspect
-    booted = user.run("--bootc-run", str(image), "--bootc-run-timeout", "300", timeout=400)
+    booted = user.run("--bootc-run", str(image), "--bootc-run-timeout", "300", timeout=600)
     assert booted.returncode == 0 and "login prompt after" in booted.stderr, booted.stderr[-2000:]
+    # qemu from the release's boot tools, made in the user's namespace into the user's cache
+    assert "making the boot tools" in booted.stderr, booted.stderr[-2000:]
+    tools = user.home / ".cache/deb-mock/bootc-tools"
+    assert [t.name for t in tools.iterdir() if (t / "usr/bin/qemu-system-x86_64").is_file()], list(tools.iterdir())
     root_config = tmp_path / "bootc.yaml"
     root_config.write_text(BOOTC_CONFIG)
     dm.ok("-r", str(root_config), "--uniqueext", "bootc-root", "--bootc-commit", str(tmp_path / "repo"),
@@ -259,4 +263,5 @@ def test_scrub_all_removes_the_users_roots_and_caches(user: User) -> None:
     assert not (top / "base").exists() and not (top / "bootc").exists()
     cache = user.home / ".cache/deb-mock/trixie-amd64"
     assert not list(cache.glob("root_cache/*.tar.zst"))
+    assert not (user.home / ".cache/deb-mock/bootc-tools").exists()  # subordinate-owned: deleted in the namespace
     assert user.run("-r", "trixie-amd64", "--chroot", "true").returncode == 0  # and the next run works

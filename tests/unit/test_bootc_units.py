@@ -7,6 +7,7 @@ facts on a real image that boots.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -439,3 +440,43 @@ def test_the_boot_tools_key_follows_release_archive_and_machine() -> None:
     assert key != boot_tools.tree_key(dataclasses.replace(base, mirror="http://127.0.0.1/debian"),
                                       qemu.MACHINES["amd64"])
     assert key != boot_tools.tree_key(base, qemu.MACHINES["arm64"])
+
+
+def _tree(path: Path, version: str) -> Path:
+    (path / "usr/bin").mkdir(parents=True)
+    (path / boot_tools.INFO).write_text(f"{version}\n")
+    return path
+
+
+def test_a_renewed_tools_tree_replaces_the_old_one_which_goes_once_no_boot_holds_it(tmp_path: Path) -> None:
+    """Renewal (qemu_tools_max_age_days): the new tree takes the name in one exchange; the old one is kept
+    while a boot holds its mark (a shared flock, as a running --bootc-run does) and deleted by the next sweep."""
+    tree = _tree(tmp_path / "c6cce5774309c9f3bfd4dfd7", "7")
+    held = boot_tools._hold(tree)  # a boot running from the old tree
+    boot_tools.put_in_place(_tree(tmp_path / ".c6cce5774309c9f3bfd4dfd7.1.tmp", "10"), tree, renew=True)
+    assert (tree / boot_tools.INFO).read_text() == "10\n"
+    aside = tmp_path / f".c6cce5774309c9f3bfd4dfd7.{os.getpid()}.old"
+    assert (aside / boot_tools.INFO).read_text() == "7\n"  # still there: the boot holds it
+    os.close(held)
+    boot_tools._sweep(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tree.name]
+    # nothing held: the old tree goes at once
+    boot_tools.put_in_place(_tree(tmp_path / ".c6cce5774309c9f3bfd4dfd7.2.tmp", "11"), tree, renew=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tree.name]
+    assert (tree / boot_tools.INFO).read_text() == "11\n"
+
+
+def test_a_boot_holds_the_tree_it_found_and_a_lost_race_keeps_the_finished_tree(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "key", "10")
+    held = boot_tools._hold(tree)
+    other = os.open(tree / boot_tools.INFO, os.O_RDONLY)
+    with pytest.raises(BlockingIOError):  # a renewal's sweep cannot take it
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(other)
+    assert boot_tools._held(tree)
+    os.close(held)
+    assert not boot_tools._held(tree)
+    # a first bootstrap that lost the race to another run's: the finished tree stays, the work goes with its run
+    late = _tree(tmp_path / ".key.3.tmp", "10")
+    boot_tools.put_in_place(late, tree, renew=False)
+    assert (tree / boot_tools.INFO).read_text() == "10\n" and late.is_dir()
