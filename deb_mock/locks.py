@@ -35,16 +35,22 @@ def root_lock(
     mode: str,
     timeout: float | None,
     on_wait: Callable[[str], None],
-) -> Iterator[None]:
-    """Hold the root's lock; wait for it (up to ``timeout`` seconds, None = for ever)."""
+) -> Iterator[bool]:
+    """Hold the root's lock; wait for it (up to ``timeout`` seconds, None = for ever).
+
+    Yields whether the previous holder ended without releasing it (killed): its
+    holder record is still in the file, which a run that ends empties. Only then
+    can processes of that run still be dying (see orphans.wait_for_exit).
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         _acquire(fd, lock_path, timeout, on_wait)
+        left_held = os.pread(fd, 1, 0) != b""
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "mode": mode}).encode(), 0)
         try:
-            yield
+            yield left_held
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)

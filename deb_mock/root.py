@@ -134,7 +134,8 @@ class Root:
         if self.services.id_map() is not None:  # root mode: the layers hold setuid files that are root's on disk
             for private in (self.paths.top.parent, Path(self.config.cache_topdir)):
                 _make_private(private, self.console)
-        with root_lock(self.paths.lock_file, mode, timeout, self.console.warn):
+        with root_lock(self.paths.lock_file, mode, timeout, self.console.warn) as killed_before:
+            self.services.orphans_possible = killed_before
             yield
 
     @contextlib.contextmanager

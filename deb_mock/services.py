@@ -116,6 +116,9 @@ class RootServices:
         self.plugin_state: dict[str, Any] = {}
         #: put into every sandboxed process's environment; --orphanskill finds the root's processes by it
         self.process_tag = str(self.paths.top)
+        #: whether a run of this root may have left processes that are still dying: true until the root's lock
+        #: says its last holder released it (then its sandboxes were all reaped), and after a stopped command
+        self.orphans_possible = True
         self.scratch_in_ram = False
         self._enable_network = enable_network
         self._initializer = initializer
@@ -299,12 +302,18 @@ class RootServices:
         spec = self.sandbox_spec(argv, purpose=purpose, root_fs=root_fs, unpriv=unpriv, cwd=cwd, env=env,
                                  mounts=mounts, network=network)
         self.check_architecture()
-        orphans.wait_for_exit(self.process_tag)
-        if interactive:
-            return run_interactive(spec)
-        if sink is None:
-            raise UsageError("run_in_root needs a sink unless interactive")
-        return run_captured(spec, sink, timeout=timeout)
+        if self.orphans_possible:
+            orphans.wait_for_exit(self.process_tag)
+            self.orphans_possible = False
+        try:
+            if interactive:
+                return run_interactive(spec)
+            if sink is None:
+                raise UsageError("run_in_root needs a sink unless interactive")
+            return run_captured(spec, sink, timeout=timeout)
+        except BaseException:
+            self.orphans_possible = True  # stopped (time limit, signal): its namespace may still be dying
+            raise
 
     def checked_run(self, argv: Sequence[str], stage: str, *, root_fs: RootFs | None = None,
                     network: bool | None = None, unpriv: bool = False, mounts: Sequence[Mount] = (),
@@ -322,14 +331,16 @@ class RootServices:
             raise RootError(f"'{' '.join(argv)}' failed in the root with exit code {returncode}:\n{tail}")
         return sink.tail
 
-    def run_on_host(self, argv: Sequence[str], sink: OutputSink, network: bool = False) -> int:
+    def run_on_host(self, argv: Sequence[str], sink: OutputSink, network: bool = False, marker: str = "") -> int:
         """Run a host tool (mmdebstrap, tar) in new namespaces without a chroot, in the run's session.
 
         Its mounts (mmdebstrap's /proc in the target, say) stay in its own mount
         namespace, and it dies with deb-mock like every sandboxed command.
+        ``marker`` tags a run that does not hold the root's lock (so that the
+        root's own runs never take it for a leftover of theirs).
         """
         spec = SandboxSpec(argv=tuple(argv), root=None, env=self._host_environment(), network=network,
-                           hostname=self.config.sandbox.hostname, marker=self.process_tag,
+                           hostname=self.config.sandbox.hostname, marker=marker or self.process_tag,
                            join_mount_ns=self._session_pid)
         return run_captured(spec, sink)
 

@@ -127,7 +127,7 @@ class ToolsQemu:
             network=False,
             hostname=self.root.config.sandbox.hostname,
             mounts=(Bind(str(self._boot_dir), BOOT_DIR, readonly=False), *self._binds),
-            marker=self.root.process_tag,
+            marker=f"{self.root.process_tag}#boot:{self._boot_dir.name}",  # holds no lock: not the root's run
             id_map=self.root.id_map(),
             capabilities=(),
         )
@@ -205,7 +205,7 @@ def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str, 
                       f"from {config.suite}) with mmdebstrap" + ("" if renew else ", once"))
     sink = runner.LineCollector()
     try:
-        if root.run_on_host(argv, sink, network=True) != 0:
+        if root.run_on_host(argv, sink, network=True, marker=f"{root.process_tag}#boot-tools") != 0:
             tail = "\n".join(line for line in sink.lines[-15:] if line.strip())
             raise BootstrapError(f"mmdebstrap could not make the boot tools:\n{tail}")
         status = dpkg_status.read_status([str(work)]) or b""

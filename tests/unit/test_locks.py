@@ -86,14 +86,18 @@ def test_lock_is_taken_after_the_holder_exits(
     lock, process = held_lock
     process.kill()
     process.wait()
-    with root_lock(lock, "--init", 2.0, lambda _message: None):
+    with root_lock(lock, "--init", 2.0, lambda _message: None) as killed_before:
         assert describe_holder(lock) == f"pid {os.getpid()}, mode --init"
+        assert killed_before  # its record was left: its sandboxes may still be dying (orphans.wait_for_exit)
+    with root_lock(lock, "--init", 2.0, lambda _message: None) as killed_before:
+        assert not killed_before  # released by the run before: nothing of it can be left
 
 
 def test_holder_is_recorded_and_lock_released_after_the_context(tmp_path: Path) -> None:
     lock = tmp_path / "sub" / "root.lock"
     waits: list[str] = []
-    with root_lock(lock, "--shell", 0.3, waits.append):
+    with root_lock(lock, "--shell", 0.3, waits.append) as killed_before:
+        assert not killed_before  # a lock never held before
         assert json.loads(lock.read_text()) == {"pid": os.getpid(), "mode": "--shell"}
         assert describe_holder(lock) == f"pid {os.getpid()}, mode --shell"
         assert not can_lock(lock)
