@@ -146,6 +146,8 @@ def ensure_tree(root: RootServices, machine: Machine) -> ToolsTree:
     directory = tools_dir(config)
     key = tree_key(config, machine)
     tree = directory / key
+    if directory.is_dir():
+        _sweep(directory)  # an old tree a boot held when it was renewed goes with the next boot
     if not (tree / INFO).is_file():
         _bootstrap(root, machine, directory, key)
     else:
