@@ -29,6 +29,7 @@ network, say) leaves the old tree in use, with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -269,7 +270,8 @@ def _sweep(directory: Path) -> None:
             continue
         dead_bootstrap = entry.name.endswith(_TMP_SUFFIX) and not Path(f"/proc/{parts[1]}").exists()
         if dead_bootstrap or (entry.name.endswith(_OLD_SUFFIX) and not _held(entry)):
-            remove_tree(entry)
+            with contextlib.suppress(FileNotFoundError):  # another boot's sweep deletes it too: the rest is its
+                remove_tree(entry)
 
 
 def _held(tree: Path) -> bool:
