@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deb_mock import hookimpl
-from deb_mock.errors import ConfigError, ResultDirError, UsageError
+from deb_mock.errors import ConfigError, ResultDirError, SandboxError, UsageError
 from deb_mock.layerstore import remove_tree
 from deb_mock.result import Artifact
 
@@ -186,13 +186,20 @@ def _launcher(root: RootServices, settings: Settings) -> qemu.Launcher | None:
     (the host's qemu needs none); the tools' tree holds the subordinate ids its
     packages own, and the sandbox qemu runs in is made from inside the run's
     namespace, so this run enters it now, as every rootless root mode does.
+    A caller who cannot have one (no subordinate ids, no uidmap) boots with
+    the host's qemu, as before the tools came, and is told why.
     """
     from deb_mock import userns
 
     if settings.qemu_from != "tools" or settings.qemu_accel != "tcg":
         return None
     if os.geteuid() != 0 and not userns.is_rootless_run():
-        userns.enter()
+        try:
+            userns.enter()
+        except SandboxError as exc:
+            root.console.warn(f"bootc: booting with the host's qemu: the release's boot tools need a user "
+                              f"namespace: {exc.message}" + (f"; {exc.hint}" if exc.hint else ""))
+            return None
     from .boot_tools import ToolsQemu
 
     return ToolsQemu(root)

@@ -207,11 +207,15 @@ def test_missing_prerequisites_say_what_to_do(user: User) -> None:
     try:
         result = other.run("-r", "trixie-amd64", "--init")
         assert result.returncode == 80 and "usermod --add-subuids" in result.stderr, result.stderr
+        # a boot needs no root: without a user namespace it falls back to the host's qemu, and says why
+        boot = other.run("--bootc-run", str(other.home / "none.qcow2"), "--bootc-run-timeout", "5")
+        assert "booting with the host's qemu" in boot.stderr and "usermod --add-subuids" in boot.stderr, boot.stderr
+        assert boot.returncode != 0 and "none.qcow2" in boot.stderr, boot.stderr
         no_tool = user.run("-r", "trixie-amd64", "--init", env=user.env(PATH="/nonexistent"))
         assert no_tool.returncode == 80 and "apt-get install uidmap" in no_tool.stderr, no_tool.stderr
         forced = user.run("-r", "trixie-amd64", "--isolation=root", "--chroot", "true")
         assert forced.returncode == 80 and "root mode needs root" in forced.stderr
-        assert "Traceback" not in result.stderr + no_tool.stderr + forced.stderr
+        assert "Traceback" not in result.stderr + no_tool.stderr + forced.stderr + boot.stderr
     finally:
         subprocess.run(["userdel", "--remove", NO_RANGE_USER], capture_output=True, check=False)
         shutil.rmtree(other.home, ignore_errors=True)
