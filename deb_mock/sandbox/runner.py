@@ -139,10 +139,9 @@ def run_captured(spec: SandboxSpec, sink: OutputSink, stdin: IO[bytes] | int | N
 def piped(spec: SandboxSpec) -> Iterator[subprocess.Popen[bytes]]:
     """The command with its standard input and output on pipes the caller drives (a console to answer).
 
-    When the block ends the sandbox is killed, its whole PID namespace with
-    it (at once: the caller is done with it, and a command told to stop would
-    only say so, as qemu does); a failed set-up raises SandboxError, which says
-    more than the silence the caller saw.
+    When the block ends the sandbox is stopped, its whole PID namespace with
+    it; a failed set-up raises SandboxError, which says more than the silence
+    the caller saw.
     """
     with _status_pipe() as (read_fd, write_fd):
         try:
@@ -152,7 +151,7 @@ def piped(spec: SandboxSpec) -> Iterator[subprocess.Popen[bytes]]:
         try:
             yield process
         finally:
-            _stop(process, grace=0)
+            _stop(process)
             close_pipes(process)
             _raise_setup_error(read_fd)
 
@@ -271,14 +270,13 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
-    """Ask the sandbox to stop (``grace`` seconds), then kill it; its PID namespace dies with its init."""
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the sandbox to stop, then kill it; its PID namespace dies with its init."""
     if process.poll() is not None:
         return
-    if grace:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
     while process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     if process.poll() is None:
