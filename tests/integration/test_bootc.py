@@ -387,8 +387,7 @@ def test_a_derived_container_image_boots(image: Image) -> None:
         assert built["bootc"]["commit"] in console.check("ostree admin status")  # type: ignore[index]
         console.send("systemctl poweroff")
     finally:
-        process.kill()
-        process.wait()
+        _end_boot(process)
         (image.top / "derived-console.log").write_text("".join(transcript))
 
 
@@ -445,9 +444,18 @@ def console(image: Image, update_disk: Path) -> Iterator[SerialConsole]:
     try:
         yield SerialConsole(process, transcript)
     finally:
+        _end_boot(process)
+        (image.top / "serial-console.log").write_text("".join(transcript))
+
+
+def _end_boot(process: subprocess.Popen[bytes]) -> None:
+    """End a boot as a user would, with SIGTERM (deb-mock deletes its boot directory); SIGKILL if it hangs."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        (image.top / "serial-console.log").write_text("".join(transcript))
 
 
 def booted_commit(console: SerialConsole) -> str:
@@ -600,6 +608,5 @@ def test_a_cloud_image_runs_its_user_data_and_grows_to_its_disk(dm: DebMock, tri
         assert console.check("systemctl is-enabled systemd-networkd") == "enabled"
         assert console.check("cloud-init status --format=yaml | grep -c '^status: done'") == "1"
     finally:
-        process.kill()
-        process.wait()
+        _end_boot(process)
         (tmp_path / "serial-console.log").write_text("".join(transcript))
