@@ -46,6 +46,7 @@ from deb_mock import bootstrap, dpkg_status
 from deb_mock.errors import BootstrapError
 from deb_mock.foreign_arch import host_architecture
 from deb_mock.layerstore import remove_tree
+from deb_mock.locks import try_lock
 from deb_mock.sandbox import runner
 from deb_mock.sandbox.spec import DEFAULT_PATH, Bind, OverlayRoot, SandboxSpec
 
@@ -152,7 +153,7 @@ def ensure_tree(root: RootServices, machine: Machine) -> ToolsTree:
     if not (tree / INFO).is_file():
         _bootstrap(root, machine, directory, key)
     else:
-        days = (time.time() - (tree / INFO).stat().st_mtime) / 86400
+        days = (time.time() - (tree / INFO).lstat().st_mtime) / 86400
         if days > config.plugin(PLUGIN_NAME).qemu_tools_max_age_days and not config.offline:
             root.console.info(f"bootc: the boot tools are {days:.0f} days old (qemu_tools_max_age_days): "
                               "making them anew")
@@ -213,7 +214,8 @@ def _bootstrap(root: RootServices, machine: Machine, directory: Path, key: str, 
             raise BootstrapError(f"mmdebstrap could not make the boot tools:\n{tail}")
         status = dpkg_status.read_status([str(work)]) or b""
         versions = {p["name"]: p["version"] for p in dpkg_status.installed_packages(status)}
-        (work / INFO).write_text(f"{major_version(versions.get(machine.emulator_package, ''))}\n")
+        # never through a link the tree may hold: the write runs as the caller, on the host
+        bootstrap.write_in_tree(work, INFO, f"{major_version(versions.get(machine.emulator_package, ''))}\n")
         put_in_place(work, directory / key, renew=renew)
     finally:
         remove_tree(work)
@@ -281,11 +283,6 @@ def _held(tree: Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
+        return not try_lock(fd)
     finally:
         os.close(fd)
-    return False
