@@ -7,7 +7,6 @@ uses its default, and the host's proxy settings come from ``apt_proxy``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from deb_mock import userns
 from deb_mock.config import Config
+from deb_mock.digests import sha256
 from deb_mock.errors import RootError
 
 #: apt settings written into every root (and given to mmdebstrap)
@@ -51,7 +51,7 @@ def bootstrap_digest(config: Config) -> str:
     """Digest of every config value that shapes the base: a changed value means another cache."""
     values = {key: getattr(config, key) for key in BOOTSTRAP_KEYS}
     values["prepare_version"] = PREPARE_VERSION
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=list).encode()).hexdigest()
+    return sha256(json.dumps(values, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def mmdebstrap_command(config: Config, target: Path, extra: Sequence[str] = ()) -> list[str]:

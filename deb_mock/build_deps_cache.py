@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -89,6 +88,8 @@ class BuildDepsCache:
     def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
         """A layer's key (or an alias's): the base's content id, ``planned`` (what apt would install, or a
         build's declarations for an alias) and the content of the local packages offered."""
+        import hashlib  # OpenSSL for the .debs' bytes; a warm start computes no key
+
         digest = hashlib.sha256(f"format {LAYER_FORMAT}\n{base_id}".encode())
         for line in planned:
             digest.update(line.encode() + b"\n")

@@ -11,11 +11,11 @@ copied to apt's trusted keyring directory of the layer.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from deb_mock import apt
+from deb_mock.digests import sha256
 from deb_mock.errors import UsageError
 from deb_mock.sandbox.spec import RUN_DIR
 
@@ -59,7 +59,7 @@ class BuildSources:
 
     def declaration(self) -> list[str]:
         """What the build-deps cache key must cover: every entry and every key's content."""
-        digests = [hashlib.sha256(key.read_bytes()).hexdigest() for key in self.keys]
+        digests = [sha256(key.read_bytes()).hexdigest() for key in self.keys]
         return [f"extra repositories {list(self.one_line)} {list(self.deb822)} keys {digests}"]
 
     def key_names(self) -> list[str]:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import json
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deb_mock.digests import sha256
 from deb_mock.errors import ConfigError
 from deb_mock.fileio import temp_name
 
@@ -188,7 +188,7 @@ class Registry:
         if not (isinstance(layers, list) and len(layers) == 1 and isinstance(config, dict)
                 and config.get("mediaType") == MEDIA_RECORD and layers[0].get("mediaType") == layer_type):
             raise RemoteCacheUnavailable(f"{self.location}: {tag} is not a deb-mock cache entry")
-        return {**manifest, "digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+        return {**manifest, "digest": "sha256:" + sha256(data).hexdigest()}
 
     def _check_signature(self, tag: str, manifest_digest: str) -> None:
         """With keyrings: the entry's signature (tag ``TAG.sig``) must be good; unsigned or bad is a miss."""
@@ -235,16 +235,16 @@ class Registry:
         manifest = self._manifest_bytes(tag, record_data, MEDIA_TARBALL, f"sha256:{digest}", tarball.stat().st_size)
         signature = b""
         if self.sign_key:  # before anything is sent: an entry that cannot be signed is not pushed
-            statement = STATEMENT.format(tag=tag, digest="sha256:" + hashlib.sha256(manifest).hexdigest())
+            statement = STATEMENT.format(tag=tag, digest="sha256:" + sha256(manifest).hexdigest())
             signature = _gpg_sign(self.sign_key, statement.encode())
-        record_digest = "sha256:" + hashlib.sha256(record_data).hexdigest()
+        record_digest = "sha256:" + sha256(record_data).hexdigest()
         self._send_blobs({record_digest: record_data, f"sha256:{digest}": tarball})
         self._call("PUT", self._path("manifests", tag), body=manifest, headers={"Content-Type": MEDIA_MANIFEST},
                    ok=(201,))
         if signature:
             signed = json.dumps({"tag": tag}, sort_keys=True).encode()
-            sig_digest = "sha256:" + hashlib.sha256(signature).hexdigest()
-            self._send_blobs({"sha256:" + hashlib.sha256(signed).hexdigest(): signed, sig_digest: signature})
+            sig_digest = "sha256:" + sha256(signature).hexdigest()
+            self._send_blobs({"sha256:" + sha256(signed).hexdigest(): signed, sig_digest: signature})
             self._call("PUT", self._path("manifests", f"{tag}.sig"), headers={"Content-Type": MEDIA_MANIFEST},
                        body=self._manifest_bytes(f"{tag}.sig", signed, MEDIA_SIGNATURE, sig_digest, len(signature)),
                        ok=(201,))
@@ -256,7 +256,7 @@ class Registry:
             "schemaVersion": 2,
             "mediaType": MEDIA_MANIFEST,
             "artifactType": ARTIFACT_TYPE,
-            "config": {"mediaType": MEDIA_RECORD, "digest": "sha256:" + hashlib.sha256(record).hexdigest(),
+            "config": {"mediaType": MEDIA_RECORD, "digest": "sha256:" + sha256(record).hexdigest(),
                        "size": len(record)},
             "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer_size}],
             "annotations": {"org.opencontainers.image.title": tag},
@@ -274,13 +274,15 @@ class Registry:
 
     def _blob_bytes(self, digest: str) -> bytes:
         _, data, _ = self._call("GET", self._path("blobs", digest))
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if "sha256:" + sha256(data).hexdigest() != digest:
             raise RemoteCacheUnavailable(f"{self.location}: blob {digest} does not match its digest")
         return data
 
     def _blob_to_file(self, digest: str, size: int, target: Path) -> None:
         """Stream a blob into ``target``, hashing as it comes; a mismatch is unavailability (nothing kept)."""
         response, connection = self._request("GET", self._path("blobs", digest))
+        import hashlib  # OpenSSL for a tarball of hundreds of MB
+
         hasher = hashlib.sha256()
         written = 0
         try:

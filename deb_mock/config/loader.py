@@ -8,7 +8,6 @@ overrides (``--config-opts``, plugin options, flags).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from deb_mock.config import locate
 from deb_mock.config.schema import Config
 from deb_mock.config.typed import build_dataclass, where
 from deb_mock.config.yamlsource import KeyPath, Layer, load_yaml_layer, merge_layers, set_dotted
+from deb_mock.digests import sha256
 from deb_mock.errors import ConfigError, DebMockError
 from deb_mock.names import is_safe_name
 from deb_mock.resources import user_config_file
@@ -70,7 +70,7 @@ def load_config(
         merged.origins[("name",)] = f"{config_file} (file name)"
     if not is_safe_name(config.name):
         raise ConfigError(f"{where(merged.origins, ('name',))}: '{config.name}' is not a valid root name")
-    digest = hashlib.sha256(
+    digest = sha256(
         json.dumps(merged.data, sort_keys=True, default=str).encode()
     ).hexdigest()
     return LoadedConfig(config, merged, config_file, digest)

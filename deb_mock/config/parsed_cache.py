@@ -13,7 +13,6 @@ JSON cannot hold (YAML dates) are never cached.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deb_mock.digests import sha256
 from deb_mock.fileio import write_atomic
 
 #: bump when what a parse yields changes
@@ -42,7 +42,7 @@ def cache_dir() -> Path | None:
 def _key(label: str, info: os.stat_result) -> str:
     identity = f"{CACHE_VERSION}\0{label}\0{info.st_dev}\0{info.st_ino}\0{info.st_size}\0{info.st_mtime_ns}\0" \
                f"{info.st_ctime_ns}"
-    return hashlib.sha256(identity.encode()).hexdigest()
+    return sha256(identity.encode()).hexdigest()
 
 
 def _trusted(path: Path, directory: bool) -> bool:

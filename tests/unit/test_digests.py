@@ -1,4 +1,4 @@
-"""file_digest skips reading holes but must hash exactly what a plain read of the file gives."""
+"""Digests: file_digest skips reading holes but hashes what a plain read gives; sha256 is hashlib's."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deb_mock import digests
 from deb_mock.digests import BLOCK, file_digest
 
 
@@ -49,3 +50,13 @@ def test_holes_are_not_read(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert file_digest(path) == hashlib.sha256(bytes(1 << 28)).hexdigest()
+
+
+@pytest.mark.parametrize("data", [b"", b"deb-mock", bytes(range(256)) * 300])
+def test_the_builtin_sha256_gives_hashlibs_digests(data: bytes) -> None:
+    """Cache keys and config digests made before the switch to the built-in module stay valid."""
+    hasher = digests.sha256()
+    hasher.update(data[:100])
+    hasher.update(data[100:])
+    assert digests.sha256(data).hexdigest() == hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert digests.sha256 is not hashlib.sha256  # the built-in module was found: no OpenSSL at start-up
