@@ -49,6 +49,11 @@ def base_options() -> list[str]:
     return _BASE[1:]
 
 
+def pm_command(arguments: Sequence[str]) -> list[str]:
+    """apt-get with a user's own arguments (``--pm-cmd``), answering yes: nobody can answer in the root."""
+    return [*_BASE, *arguments]
+
+
 def remove_command(packages: Sequence[str]) -> list[str]:
     """Remove ``packages`` and what was installed only for them."""
     return [*_BASE, "remove", "--autoremove", "--", *packages]

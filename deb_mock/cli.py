@@ -39,8 +39,10 @@ if TYPE_CHECKING:  # build options are made by build modes only (a warm --chroot
 #: modes that print something and exit, without touching (or locking) a root
 INFO_MODES = ("version", "list_chroots", "list_plugins", "debug_config", "print_root_path", "orphanskill",
               "list_snapshots")
+#: modes that run apt on the root's own state
+PACKAGE_MODES = ("install", "remove", "update", "pm_cmd", "installdeps")
 #: modes that work on a root, in the order their flags are documented
-ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "installdeps",
+ROOT_MODES = ("rebuild", "buildsrc", "init", "chroot", "shell", "install", "remove", "update", "pm_cmd", "installdeps",
               "copyin", "copyout", "clean", "scrub", "snapshot", "rollback_to", "remove_snapshot")
 
 
@@ -81,6 +83,7 @@ def _add_modes(parser: argparse.ArgumentParser) -> None:
     add("-i", "--install", action="store_true", help="apt-get install ARGS (names or local .deb files)")
     add("--remove", action="store_true", help="apt-get remove ARGS")
     add("--update", action="store_true", help="apt-get update and dist-upgrade (or upgrade only ARGS)")
+    add("--pm-cmd", action="store_true", help="apt-get ARGS in the root, its output shown (mock's --pm-cmd)")
     add("--installdeps", action="store_true", help="install the build dependencies of ARGS (.dsc files or names)")
     add("--copyin", action="store_true", help="copy host paths ARGS... into the root at the last ARG")
     add("--copyout", action="store_true", help="copy root paths ARGS... to the host at the last ARG")
@@ -422,12 +425,6 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
     if args.failed_build and mode not in ("chroot", "shell"):
         raise UsageError("--failed-build goes with --chroot or --shell")
 
-    def done(call: Callable[[], object]) -> Callable[[], int]:
-        def run() -> int:
-            call()
-            return 0
-        return run
-
     if mode == "rebuild":
         if not items:
             raise UsageError("--rebuild needs .dsc files or source package names")
@@ -451,16 +448,8 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
     if mode == "shell":
         shell_argv = (["/bin/sh", "-c", items[0]] if len(items) == 1 else items) or None
         return lambda: root.shell(shell_argv)
-    if mode in ("install", "remove"):
-        if not items:
-            raise UsageError(f"--{mode} needs package names")
-        return done(lambda: getattr(root, mode)(items))
-    if mode == "update":
-        return done(lambda: root.update(items))
-    if mode == "installdeps":
-        if not items:
-            raise UsageError("--installdeps needs .dsc files or source package names")
-        return done(lambda: root.installdeps(items))
+    if mode in PACKAGE_MODES:
+        return _package_action(args, mode, root, items)
     if mode in ("copyin", "copyout"):
         check_copy_arguments(mode, items)
         return done(lambda: getattr(root, mode)(items[:-1], items[-1]))
@@ -476,6 +465,32 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         root.check_scrub_kinds(kinds)
         return done(lambda: root.scrub(kinds))
     raise UsageError(f"unknown mode {mode}")
+
+
+def done(call: Callable[[], object]) -> Callable[[], int]:
+    """``call`` as an action: it succeeds (0) unless it raises."""
+    def run() -> int:
+        call()
+        return 0
+    return run
+
+
+def _package_action(args: argparse.Namespace, mode: str, root: Root, items: list[str]) -> Callable[[], int]:
+    """The modes that run apt on the root's own state."""
+    if mode in ("install", "remove"):
+        if not items:
+            raise UsageError(f"--{mode} needs package names")
+        return done(lambda: getattr(root, mode)(items))
+    if mode == "update":
+        return done(lambda: root.update(items))
+    if mode == "pm_cmd":
+        if not items:
+            raise UsageError("--pm-cmd needs apt-get's arguments",
+                             hint="for example: deb-mock --pm-cmd -- -s install hello")
+        return done(lambda: root.pm_cmd(items, echo=sys.stderr if args.json else sys.stdout))
+    if not items:
+        raise UsageError("--installdeps needs .dsc files or source package names")
+    return done(lambda: root.installdeps(items))
 
 
 def build_options_from(args: argparse.Namespace) -> BuildOptions:

@@ -253,6 +253,17 @@ class Root:
         self._run_hooks("E", "update")
         self.services.write_installed_packages()
 
+    def pm_cmd(self, arguments: Sequence[str], echo: TextIO | None = None) -> None:
+        """apt-get with the caller's arguments (mock's ``--pm-cmd``), run as --install runs apt.
+
+        Unlike apt-get in ``--chroot``, it gets the apt cache and its lock, the
+        network (unless offline) and a new installed-pkgs.log; apt's output is
+        shown, since the question asked (``-s install``, ``changelog``) is the point.
+        """
+        self.services.require_initialized()
+        self.services.apt_run(apt.pm_command(arguments), "apt-pm-cmd", echo=echo)
+        self.services.write_installed_packages()
+
     def installdeps(self, items: Sequence[str]) -> None:
         """Install the build dependencies of source packages (``.dsc`` files or names) into the root."""
         sources = self._sources(items)

@@ -31,7 +31,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pluggy
 
@@ -347,17 +347,18 @@ class RootServices:
     # -- apt ---------------------------------------------------------------------------------
 
     def apt_run(self, argv: list[str], stage: str, root_fs: RootFs | None = None,
-                mounts: Sequence[Mount] = (), env: dict[str, str] | None = None) -> list[str]:
+                mounts: Sequence[Mount] = (), env: dict[str, str] | None = None,
+                echo: TextIO | None = None) -> list[str]:
         """Run apt in the root (or in ``root_fs``), between the pre/post apt hooks; exit 30 on failure.
 
-        Returns apt's output lines.
+        Returns apt's output lines; ``echo`` also shows them as they come.
         """
         options = list(self.config.apt_options)
         if isinstance(root_fs, OverlayRoot) and root_fs.upper != str(self.paths.upper):
             options.append("Dpkg::Options::=--force-unsafe-io")  # a disposable layer: no fsync per file
         argv = apt.with_options(argv, options)
         self.hook.debmock_pre_apt(root=self, argv=argv)
-        with self.logs.stage(stage), self.logs.sink(stage, keep=100_000) as sink:
+        with self.logs.stage(stage), self.logs.sink(stage, echo, keep=100_000) as sink:
             returncode = self.run_in_root(argv, purpose=Purpose.APT, sink=sink, root_fs=root_fs,
                                           env={**apt.APT_ENV, **(env or {})}, mounts=mounts)
         self.hook.debmock_post_apt(root=self, argv=argv, returncode=returncode)

@@ -53,6 +53,14 @@ def test_install_run_remove_update(dm: DebMock, trixie: dict[str, object]) -> No
     dm.ok(*R, "--remove", "hello")
     assert dm.run(*R, "--chroot", "hello").returncode == 127
     dm.ok(*R, "--update")
+    # mock's --pm-cmd: apt-get's own arguments, its answer shown; a simulation installs nothing
+    simulated = dm.ok(*R, "--pm-cmd", "--", "-s", "install", "hello")
+    assert "Inst hello " in simulated.stdout, simulated.stdout
+    assert dm.run(*R, "--chroot", "hello").returncode == 127
+    dm.ok(*R, "--pm-cmd", "install", "hello")
+    assert dm.ok(*R, "--chroot", "hello").stdout.strip() == "Hello, world!"
+    dm.ok(*R, "--pm-cmd", "--", "purge", "--autoremove", "hello")
+    assert dm.run(*R, "--chroot", "hello").returncode == 127
 
 
 def test_apt_failure_names_the_package_and_exits_30(dm: DebMock, trixie: dict[str, object]) -> None:
@@ -62,6 +70,8 @@ def test_apt_failure_names_the_package_and_exits_30(dm: DebMock, trixie: dict[st
     assert "Traceback" not in result.stderr
     bad = dm.run(*R, "--install", "-oFoo=bar")
     assert bad.returncode == 5 and "-oFoo=bar" in bad.stderr
+    failed = dm.json(*R, "--pm-cmd", "install", "no-such-package-xyz")
+    assert failed["exit_code"] == 30 and "no-such-package-xyz" in str(failed["error"])
 
 
 def test_unpriv_runs_as_the_build_user(dm: DebMock, trixie: dict[str, object]) -> None:

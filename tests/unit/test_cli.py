@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deb_mock import __version__
+from deb_mock import __version__, apt
 from deb_mock.cli import build_parser, main, overrides_from, parse_args, selected_mode
 from deb_mock.errors import ExitCode, UsageError
 
@@ -280,3 +280,17 @@ def test_an_unknown_resolver_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert main(["-r", "trixie-amd64", "--rebuild", "x.dsc", "--build-dep-resolver", "aspcud"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "aspcud" in err and "Traceback" not in err
+
+
+def test_pm_cmd_hands_apt_get_its_own_options_after_double_dash() -> None:
+    # deb-mock --pm-cmd -- -s install hello: apt-get's options follow '--', as --chroot's do
+    args = parse_args(build_parser(), ["-r", "trixie-amd64", "--pm-cmd", "--", "-s", "install", "hello"])
+    assert selected_mode(args) == "pm_cmd" and args.args == ["-s", "install", "hello"]
+    argv = apt.pm_command(args.args)
+    assert argv[:2] == ["apt-get", "--yes"] and argv[-3:] == ["-s", "install", "hello"]
+
+
+def test_pm_cmd_without_arguments(basedir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--pm-cmd", "--config-opts", f"basedir={basedir}"]) == 5
+    assert "--pm-cmd needs apt-get's arguments" in capsys.readouterr().err
+    assert list(basedir.iterdir()) == []
