@@ -118,6 +118,26 @@ def split(starts: list[float], imports: list[float], warms: list[float], enters:
           f"the sandbox entry of --chroot {part(enters, warms):.3f}s")
 
 
+def warm_rounds(top: Path, rounds: int, peak: list[int]) -> tuple[list[float], ...]:
+    """python's start, the import of deb_mock.cli, a warm --init and a --chroot true, in turn, ``rounds`` times.
+
+    The restored trees' writeback must not land in the warm runs, and the series alternate so that all four
+    see the same machine: a warm run is ~0.1 s, and a busy second moves it by 20 ms.
+    """
+    os.sync()
+    nothing = lambda: None  # noqa: E731
+    starts: list[float] = []
+    imports: list[float] = []
+    warms: list[float] = []
+    enters: list[float] = []
+    for _ in range(rounds):
+        starts += series(1, nothing, [sys.executable, "-c", "pass"])
+        imports += series(1, nothing, [sys.executable, "-c", "import deb_mock.cli"])
+        warms += series(1, nothing, deb_mock(top, "--init"), peak)
+        enters += series(1, nothing, deb_mock(top, "--chroot", "true"), peak)
+    return starts, imports, warms, enters
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -148,20 +168,7 @@ def main() -> None:
               f"pairwise: {', '.join(f'{c / b:.2f}' for c, b in zip(colds, bares, strict=True))}")
         restored = line("deb-mock --init (restored from root cache)", series(
             args.runs, lambda: trash(root_dir), deb_mock(top, "--init"), peak))
-        nothing = lambda: None  # noqa: E731
-        # the restored trees' writeback must not land in the warm runs, and the warm series alternate (with
-        # python's start and deb-mock's imports) so that all see the same machine: a warm run is ~0.1 s, and a
-        # busy second moves it by 20 ms
-        os.sync()
-        starts: list[float] = []
-        imports: list[float] = []
-        warms: list[float] = []
-        enters: list[float] = []
-        for _ in range(args.runs * 3):
-            starts += series(1, nothing, [sys.executable, "-c", "pass"])
-            imports += series(1, nothing, [sys.executable, "-c", "import deb_mock.cli"])
-            warms += series(1, nothing, deb_mock(top, "--init"), peak)
-            enters += series(1, nothing, deb_mock(top, "--chroot", "true"), peak)
+        starts, imports, warms, enters = warm_rounds(top, args.runs * 3, peak)
         warm = line("deb-mock --init (warm root)", warms)
         enter = line("deb-mock --chroot true (warm root)", enters)
         tarball = top / f"{SUITE}.tar.zst"

@@ -280,9 +280,9 @@ class Registry:
 
     def _blob_to_file(self, digest: str, size: int, target: Path) -> None:
         """Stream a blob into ``target``, hashing as it comes; a mismatch is unavailability (nothing kept)."""
-        response, connection = self._request("GET", self._path("blobs", digest))
         import hashlib  # OpenSSL for a tarball of hundreds of MB
 
+        response, connection = self._request("GET", self._path("blobs", digest))
         hasher = hashlib.sha256()
         written = 0
         try:

@@ -256,11 +256,14 @@ class Root:
     def pm_cmd(self, arguments: Sequence[str], echo: TextIO | None = None) -> None:
         """apt-get with the caller's arguments (mock's ``--pm-cmd``), run as --install runs apt.
 
-        Unlike apt-get in ``--chroot``, it gets the apt cache and its lock, the
-        network (unless offline) and a new installed-pkgs.log; apt's output is
-        shown, since the question asked (``-s install``, ``changelog``) is the point.
+        Unlike apt-get in ``--chroot``, it gets the apt cache and its lock, lists
+        refreshed when stale, and a new installed-pkgs.log; apt's output is shown,
+        since the question asked (``-s install``, what ``autoremove`` takes) is the point.
         """
+        if not arguments:
+            raise UsageError("--pm-cmd needs apt-get's arguments")
         self.services.require_initialized()
+        self.services.refresh_lists_if_stale()
         self.services.apt_run(apt.pm_command(arguments), "apt-pm-cmd", echo=echo)
         self.services.write_installed_packages()
 

@@ -59,6 +59,8 @@ def test_install_run_remove_update(dm: DebMock, trixie: dict[str, object]) -> No
     assert dm.run(*R, "--chroot", "hello").returncode == 127
     dm.ok(*R, "--pm-cmd", "install", "hello")
     assert dm.ok(*R, "--chroot", "hello").stdout.strip() == "Hello, world!"
+    installed = (dm.root_dir("trixie-amd64") / "result" / "installed-pkgs.log").read_text()
+    assert any(line.startswith("hello ") for line in installed.splitlines())
     dm.ok(*R, "--pm-cmd", "--", "purge", "--autoremove", "hello")
     assert dm.run(*R, "--chroot", "hello").returncode == 127
 
