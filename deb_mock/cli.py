@@ -429,16 +429,16 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         if not items:
             raise UsageError("--rebuild needs .dsc files or source package names")
         options = build_options_from(args)
-        return done(lambda: root.rebuild(items, options, chain=args.chain, keep_going=args.keep_going))
+        return _done(lambda: root.rebuild(items, options, chain=args.chain, keep_going=args.keep_going))
     if mode == "buildsrc":
         if args.sources is None:
             raise UsageError("--buildsrc needs --sources DIR (an unpacked source tree)")
         _no_args(mode, items)
         options = build_options_from(args)
-        return done(lambda: root.buildsrc(args.sources, options))
+        return _done(lambda: root.buildsrc(args.sources, options))
     if mode == "init":
         _no_args(mode, items)
-        return done(root.init)
+        return _done(root.init)
     if mode == "chroot":
         if not items:
             raise UsageError("--chroot needs a command")
@@ -452,22 +452,22 @@ def _root_action(args: argparse.Namespace, mode: str, root: Root) -> Callable[[]
         return _package_action(args, mode, root, items)
     if mode in ("copyin", "copyout"):
         check_copy_arguments(mode, items)
-        return done(lambda: getattr(root, mode)(items[:-1], items[-1]))
+        return _done(lambda: getattr(root, mode)(items[:-1], items[-1]))
     if mode == "clean":
         _no_args(mode, items)
-        return done(root.clean)
+        return _done(root.clean)
     if mode in ("snapshot", "rollback_to", "remove_snapshot"):
         _no_args(mode, items)
         name = getattr(args, mode)
-        return done(lambda: getattr(root, mode)(name))
+        return _done(lambda: getattr(root, mode)(name))
     if mode == "scrub":
         kinds = [k.strip() for value in args.scrub for k in value.split(",") if k.strip()]
         root.check_scrub_kinds(kinds)
-        return done(lambda: root.scrub(kinds))
+        return _done(lambda: root.scrub(kinds))
     raise UsageError(f"unknown mode {mode}")
 
 
-def done(call: Callable[[], object]) -> Callable[[], int]:
+def _done(call: Callable[[], object]) -> Callable[[], int]:
     """``call`` as an action: it succeeds (0) unless it raises."""
     def run() -> int:
         call()
@@ -480,17 +480,17 @@ def _package_action(args: argparse.Namespace, mode: str, root: Root, items: list
     if mode in ("install", "remove"):
         if not items:
             raise UsageError(f"--{mode} needs package names")
-        return done(lambda: getattr(root, mode)(items))
+        return _done(lambda: getattr(root, mode)(items))
     if mode == "update":
-        return done(lambda: root.update(items))
+        return _done(lambda: root.update(items))
     if mode == "pm_cmd":
         if not items:
             raise UsageError("--pm-cmd needs apt-get's arguments",
                              hint="for example: deb-mock --pm-cmd -- -s install hello")
-        return done(lambda: root.pm_cmd(items, echo=sys.stderr if args.json else sys.stdout))
+        return _done(lambda: root.pm_cmd(items, echo=sys.stderr if args.json else sys.stdout))
     if not items:
         raise UsageError("--installdeps needs .dsc files or source package names")
-    return done(lambda: root.installdeps(items))
+    return _done(lambda: root.installdeps(items))
 
 
 def build_options_from(args: argparse.Namespace) -> BuildOptions:
