@@ -98,10 +98,29 @@ def fetch_hello(work: Path) -> Path:
 
 def own_time(wall: float, resultdir: Path) -> tuple[float, float]:
     """deb-mock's own part of a build: the wall time minus dpkg-buildpackage and the checkers (result.json);
-    and of that, the source unpack (dpkg-source -x, the tool every builder runs before the build)."""
+    and of that, the source unpack (dpkg-source -x, which every builder runs before the build; deb-mock's
+    later runs mount the tree its first run unpacked, see deb_mock.source_trees)."""
     durations: dict[str, float] = json.loads((resultdir / "result.json").read_text())["durations"]
     own = wall - sum(float(durations.get(stage, 0.0)) for stage in ("build", "lintian", "autopkgtest", "piuparts"))
     return own, float(durations.get("unpack", 0.0))
+
+
+def journal_caveat(path: Path) -> str | None:
+    """A warning when ``path`` is on ext4 without a journal (this project's test machines' root file system).
+
+    There, ext4 skips every inode freed in the last 60 s (6 min while its inode table block is dirty) each
+    time it creates a file, one lookup per skipped inode: an unpack or a build that comes shortly after
+    another tool deleted a tree (sbuild's chroot, cowbuilder's copy, a previous build) takes longer, and by
+    how much depends on the order of the runs, not on the tool. A journalled ext4 (mkfs.ext4's default)
+    has no such check.
+    """
+    device = os.stat(path).st_dev
+    name = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}").resolve().name
+    task = Path(f"/sys/fs/ext4/{name}/journal_task")
+    if not task.exists() or task.read_text().strip() != "<none>":
+        return None
+    return (f"note: {path} is on ext4 without a journal ({name}): each file created there skips the inodes "
+            "freed in the minutes before, so every tool's times here depend on what the run before it deleted")
 
 
 def digests(directory: Path, debs: tuple[str, ...] = DEBS) -> dict[str, str]:
@@ -184,7 +203,7 @@ def main() -> None:
     for name, values in own.items():
         print(f"{name} own time (wall minus dpkg-buildpackage and checkers): min {min(values):.2f}s  "
               f"median {statistics.median(values):.2f}s  max {max(values):.2f}s (target <= 0.3); of it the "
-              f"source unpack (dpkg-source -x) median {statistics.median(unpack[name]):.2f}s")
+              f"source unpack (dpkg-source -x or the cached tree) median {statistics.median(unpack[name]):.2f}s")
     for ours_name in ("deb-mock", "deb-mock-ram"):
         print(f"ratio {ours_name}/sbuild (medians): {median[ours_name] / median['sbuild']:.2f} (target <= 0.4)")
         if "cowbuilder" in median:
@@ -198,6 +217,9 @@ def main() -> None:
             print(f"  {name}: deb-mock {ours[name][:16]}  {tool} {theirs[name][:16]}")
     compare_binnmu(work, dsc)
     shutil.rmtree(work, ignore_errors=True)
+    caveat = journal_caveat(Path("/var/lib"))  # the roots, sbuild's tarball, cowbuilder's base
+    if caveat:
+        print(caveat)
 
 
 if __name__ == "__main__":

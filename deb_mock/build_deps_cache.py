@@ -268,6 +268,15 @@ class BuildDepsCache:
             self.directory.rmdir()
         return report
 
+    def trim(self, count: int, keep: str = "") -> int:
+        """Delete the layers beyond the ``count`` most recently used ones, ``keep`` counted among them and
+        never deleted, nor a layer a build holds; returns how many went."""
+        used: list[tuple[float, str]] = []
+        for key in self._keys() - {keep}:
+            with contextlib.suppress(FileNotFoundError):  # a leftover without a record: expire()'s
+                used.append((self._record(key).stat().st_mtime, key))
+        return sum(self._remove_if_unused(key) for _, key in sorted(used, reverse=True)[max(count - 1, 0):])
+
     def expire(self, keep: str = "") -> int:
         """Delete layers unused for ``max_age_days`` and leftovers without a record (killed writers, layers
         scrubbed while in use), except ``keep`` and those a build holds or writes; returns how many went."""

@@ -1,7 +1,7 @@
 """--scrub: which kinds exist, checking them, and deleting what each names.
 
-The core deletes the root's tree, snapshots, the build-deps layers and the
-default result directory; plugins delete their own caches through
+The core deletes the root's tree, snapshots, the build-deps layers (with the
+tool layers and the unpacked source trees) and the default result directory; plugins delete their own caches through
 ``debmock_scrub``. Scrubbing asks *every* plugin, enabled or not (a disabled
 plugin's cache can still be scrubbed): the caller passes that plugin set's
 hook relay, composed by the CLI or the API.
@@ -17,6 +17,7 @@ from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.errors import UsageError
 from deb_mock.layerstore import remove_tree
 from deb_mock.services import RootServices
+from deb_mock.source_trees import KIND as SOURCE_TREES
 
 #: --scrub kinds handled by the core; plugins add theirs
 CORE_SCRUB_KINDS = ("chroot", "snapshots", "build-deps-cache", "cache", "results", "all")
@@ -66,9 +67,9 @@ def scrub(services: RootServices, kinds: Sequence[str], all_plugins: pluggy.Hook
 
 
 def _scrub_build_deps(services: RootServices) -> list[str]:
-    """The build-deps layers and the tool layers (lintian's) of the config."""
+    """The build-deps layers, the tool layers (lintian's) and the unpacked source trees of the config."""
     removed: list[str] = []
-    for kind in ("build-deps", "tool-layers"):
+    for kind in ("build-deps", "tool-layers", SOURCE_TREES):
         deps_cache = BuildDepsCache.for_config(services.config, kind)
         report = deps_cache.scrub()
         if report.in_use:

@@ -176,6 +176,7 @@ def test_build_deps_layer_is_reused_and_offline_rebuild_works(dm: DebMock, trixi
     offline = dm.json(*R, "--offline", "--resultdir", str(tmp_path / "offline"), "--rebuild", str(dsc))
     assert offline["exit_code"] == 0, offline
     dm.ok(*R, "--scrub=build-deps-cache")
+    assert not (dm.basedir.parent / "cache" / "trixie-amd64" / "source-trees").exists()
     again = dm.json(*R, "--offline", "--resultdir", str(tmp_path / "apt-cache"), "--rebuild", str(dsc))
     assert again["exit_code"] == 0, again  # installed from the shared apt cache alone
     assert "apt-build-dep" in again["durations"]  # type: ignore[operator]

@@ -171,3 +171,27 @@ def test_aliases_expire_with_age_and_with_their_layer(tmp_path: Path) -> None:
     # an alias naming anything but a key is not followed
     (cache.directory / "aliases" / "odd").write_text("../../etc")
     assert cache.acquire_alias("odd") is None
+
+
+def test_trim_keeps_the_most_recently_used_and_those_in_use(tmp_path: Path) -> None:
+    """The unpacked source trees' bound (deb_mock.source_trees): the least recently used go first."""
+    cache = BuildDepsCache(tmp_path / "cache")
+    for age, key in enumerate(("newest", "held", "older", "oldest")):
+        lease = cache.store(key, _upper(tmp_path, f"upper-{key}"))
+        assert lease is not None
+        lease.release()
+        stamp = time.time() - 60 * (age + 1)
+        os.utime(cache.directory / f"{key}.json", (stamp, stamp))
+    held = cache.acquire("held")
+    assert held is not None
+    os.utime(cache.directory / "held.json", (time.time() - 600, time.time() - 600))  # used long ago, held now
+    fresh = cache.store("fresh", _upper(tmp_path, "upper-fresh"))
+    assert fresh is not None
+    # three kept: fresh, newest, older; oldest goes, and held (the least recently used) is in use: its record
+    # goes (it is handed out no more), its directory once unused
+    assert cache.trim(3, keep="fresh") == 1
+    assert cache.lookup("fresh") and cache.lookup("newest") and cache.lookup("older")
+    assert not (cache.directory / "oldest").exists()
+    assert cache.lookup("held") is None and (cache.directory / "held").is_dir()
+    held.release()
+    fresh.release()

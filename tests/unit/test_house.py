@@ -19,7 +19,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("config", "sandbox", "apt", "source", "locks", "result", "userns", "foreign_arch", "build_commands",
      "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports",
      "build_sources", "caller_commands", "aptitude_resolver", "dpkg_status", "remote_cache",
-     "tarballs", "trash"),
+     "tarballs", "trash", "source_trees"),
     ("services",),
     ("base_setup", "base_upgrade", "stage_runner", "result_checks", "signing", "builder", "copies", "scrub",
      "source_fetch", "build_deps_remote"),

@@ -138,3 +138,25 @@ def test_the_proxy_reaches_every_apt_run_and_nothing_else(tmp_path: Path) -> Non
     assert "http_proxy" not in _services(tmp_path).sandbox_spec(["true"], purpose=Purpose.APT).env
     offline = _services(tmp_path, apt_proxy="http://127.0.0.1:3142", offline=True)
     assert "http_proxy" not in offline.sandbox_spec(["true"], purpose=Purpose.APT).env
+
+
+def test_a_tool_layer_that_cannot_be_kept_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cache_topdir on another file system than basedir: the checker's layer cannot be renamed into the
+    cache, so every check installs it again; the user is told why (the build-deps layer is, too)."""
+    if Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:
+        pytest.fail("this test needs /dev/shm on another file system than pytest's tmp_path")
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as cache_topdir:
+        stream = io.StringIO()
+        services = _services(tmp_path, cache_topdir=cache_topdir)
+        services.console = Console(json_mode=True, quiet=True, verbose=False, stream=stream)
+        services.paths.top.mkdir(parents=True)
+        monkeypatch.setattr(services, "refresh_lists_if_stale", lambda *a, **k: None)
+        monkeypatch.setattr(services, "apt_run", lambda *a, **k: [])  # apt itself: the integration tests
+        with services.tool_root("lintian", ["lintian"]) as root_fs:
+            assert isinstance(root_fs, OverlayRoot)
+        assert "the lintian layer cannot be kept" in stream.getvalue()
+        assert "Invalid cross-device link" in stream.getvalue() and "cache_topdir" in stream.getvalue()
+        assert not (tmp_path / "unit" / "scratch" / "lintian").exists()
