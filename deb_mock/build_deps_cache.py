@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deb_mock.config import Config
+from deb_mock.digests import file_digest
 from deb_mock.fileio import TEMP_INFIX, write_atomic
 from deb_mock.layerstore import remove_tree
 
@@ -87,14 +88,15 @@ class BuildDepsCache:
 
     def key(self, base_id: str, planned: Sequence[str], extra_debs: Sequence[Path]) -> str:
         """A layer's key (or an alias's): the base's content id, ``planned`` (what apt would install, or a
-        build's declarations for an alias) and the content of the local packages offered."""
+        build's declarations for an alias) and the content of the local packages offered (or of a source's
+        files, for :mod:`deb_mock.source_trees`)."""
         import hashlib  # OpenSSL for the .debs' bytes; a warm start computes no key
 
         digest = hashlib.sha256(f"format {LAYER_FORMAT}\n{base_id}".encode())
         for line in planned:
             digest.update(line.encode() + b"\n")
-        for deb in extra_debs:
-            digest.update(hashlib.sha256(deb.read_bytes()).hexdigest().encode())
+        for deb in extra_debs:  # streamed: an orig tarball may be GBs
+            digest.update(file_digest(deb).encode())
         return digest.hexdigest()
 
     # -- paths --------------------------------------------------------------------------

@@ -26,15 +26,13 @@ from deb_mock.result import Artifact
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, RootFs, with_run_dir
 from deb_mock.services import Purpose, RootServices
 from deb_mock.source import SourcePackage, read_dsc, verify_signature
-from deb_mock.source_trees import KEPT_SOURCE_TREES, source_tree_cache, source_tree_key
+from deb_mock.source_trees import KEPT_TREES, TREE_OUT, copy_in, copy_out_command, tree_cache, tree_key
 from deb_mock.stage_runner import StageRunner
 
 #: where --extra-package files appear inside the root while they are copied into EXTRA_REPO
 EXTRA_MOUNT = f"{RUN_DIR}/extra"
 #: the name of a build's throw-away upper (scratch/<name>) in the root's directory
 BUILD_SCRATCH = "build"
-#: the throw-away upper a source is unpacked into before it is kept as a layer (deb_mock.source_trees)
-UNPACK_SCRATCH = "unpack"
 
 
 @dataclasses.dataclass
@@ -52,8 +50,6 @@ class BuildContext:
     artifacts: list[Artifact] = dataclasses.field(default_factory=list)
     #: the build-deps layer mounted under the build, held in use until the build ends
     deps_lease: Lease | None = None
-    #: the unpacked source's layer (deb_mock.source_trees) mounted under the build, likewise
-    tree_lease: Lease | None = None
     #: whether the source is unpacked in build_dir yet (a kept failed build opens there, else at /)
     unpacked: bool = False
 
@@ -216,10 +212,9 @@ class PackageBuilder:
             with services.logs.stage("cleanup"):
                 services.retire_scratch(BUILD_SCRATCH)
         finally:
-            for lease in (context.deps_lease, context.tree_lease):
-                if lease is not None:
-                    lease.release()
-            context.deps_lease = context.tree_lease = None
+            if context.deps_lease is not None:
+                context.deps_lease.release()
+                context.deps_lease = None
 
     @staticmethod
     def _changes(context: BuildContext) -> Path | None:
@@ -459,38 +454,56 @@ class PackageBuilder:
         return with_run_dir(*(Bind(str(f), f"{SOURCE_MOUNT}/{f.name}") for f in source.all_files))
 
     def _unpack(self, context: BuildContext) -> None:
-        """The source's tree in the build's root: a cached layer under a fresh upper, or dpkg-source -x."""
-        services, root_fs = self.services, context.root_fs
-        if context.deps_lease is None or services.scratch_in_ram or not isinstance(root_fs, OverlayRoot):
-            self._run_unpack(context, root_fs)  # the build's upper holds changes already, or lives in RAM
-            return
-        cache = source_tree_cache(services.config)
-        key = source_tree_key(cache, services.store.base_content_id(), context.deps_lease.layer,
-                              build_commands.unpack_command(context.source), context.source.all_files)
-        lease = cache.acquire(key)
-        if lease is None:
+        """The source's tree in the build's root: a copy of the same source's tree kept by an earlier build,
+        or dpkg-source -x (and the tree kept for the next build)."""
+        services = self.services
+        cache, key = self._tree_key(context)
+        lease = cache.acquire(key) if cache is not None else None
+        if lease is not None:
             try:
-                self._run_unpack(context, services.new_scratch(UNPACK_SCRATCH, lowers=root_fs.lowers))
-                lease = cache.store(key, services.store.scratch_upper(UNPACK_SCRATCH)) or cache.acquire(key)
+                argv, mounts = copy_in(lease.layer)
+                services.checked_run(argv, "unpack", root_fs=context.root_fs, unpriv=True, mounts=mounts)
             finally:
-                services.discard_scratch(UNPACK_SCRATCH)
-            if lease is None:
-                services.console.warn(f"the unpacked source cannot be kept ({cache.refused or 'being saved'}): "
-                                      "it is unpacked again into the build's root")
-                self._run_unpack(context, root_fs)
-                return
-            cache.trim(KEPT_SOURCE_TREES, keep=key)
-        else:
+                lease.release()
             services.logs.write_root_log(f"deb-mock: source tree {key} reused: no dpkg-source -x")
-        context.tree_lease = lease
-        context.root_fs = services.new_scratch(BUILD_SCRATCH, lowers=(str(lease.layer), *root_fs.lowers))
+            return
+        wrapper = ["/bin/sh", "-c", 'set -e; umask 022; mkdir -p "$1"; rm -rf -- "$2"; cd "$1"; shift 2; exec "$@"',
+                   "sh", BUILD_TOP, context.build_dir, *build_commands.unpack_command(context.source)]
+        services.checked_run(wrapper, "unpack", root_fs=context.root_fs, unpriv=True,
+                             mounts=self._source_mounts(context.source))
+        if cache is not None:
+            self._keep_source_tree(context, cache, key)
 
-    def _run_unpack(self, context: BuildContext, root_fs: RootFs) -> None:
-        """dpkg-source -x of the source into its build directory in ``root_fs``, as the build user."""
-        wrapper = ["/bin/sh", "-c", 'set -e; mkdir -p "$1"; rm -rf -- "$2"; cd "$1"; shift 2; exec "$@"', "sh",
-                   BUILD_TOP, context.build_dir, *build_commands.unpack_command(context.source)]
-        self.services.checked_run(wrapper, "unpack", root_fs=root_fs, unpriv=True,
-                                  mounts=self._source_mounts(context.source))
+    def _tree_key(self, context: BuildContext) -> tuple[BuildDepsCache | None, str]:
+        """The source-trees cache and the key of this source's tree; no cache when the build's root holds
+        changes of its own already (no cached build-deps layer under it) or lives in RAM."""
+        services = self.services
+        if context.deps_lease is None or services.scratch_in_ram or not isinstance(context.root_fs, OverlayRoot):
+            return None, ""
+        cache = tree_cache(services.config)
+        return cache, tree_key(cache, services.store.base_content_id(), context.deps_lease.layer,
+                                      build_commands.unpack_command(context.source),
+                                      services.config.sandbox.environment, context.source.all_files)
+
+    def _keep_source_tree(self, context: BuildContext, cache: BuildDepsCache, key: str) -> None:
+        """Copy the freshly unpacked tree into the cache for the next build of the same source (best effort:
+        a tree that cannot be kept costs that build nothing but the copy)."""
+        services = self.services
+        with services.logs.stage("keep-source-tree"), services.staging(TREE_OUT) as (stage, bind):
+            services.checked_run(copy_out_command(), "keep-source-tree", root_fs=context.root_fs,
+                                 mounts=with_run_dir(bind))
+            lease = cache.store(key, stage)
+        if lease is None:
+            if cache.refused:
+                services.console.warn(f"the unpacked source cannot be kept ({cache.refused}): "
+                                      "put cache_topdir on the file system of basedir")
+            return
+        lease.release()
+        services.logs.write_root_log(f"deb-mock: source tree {key} saved")
+        try:
+            cache.trim(KEPT_TREES, keep=key)
+        except OSError as exc:  # another run deleting the same tree, say: the next save trims again
+            services.logs.write_root_log(f"deb-mock: trimming the source trees: {exc}")
 
     def _add_binary_only_entry(self, context: BuildContext) -> None:
         """A binNMU's or version suffix's changelog entry on top of the unpacked source, as sbuild writes it."""

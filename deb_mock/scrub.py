@@ -17,7 +17,6 @@ from deb_mock.build_deps_cache import BuildDepsCache
 from deb_mock.errors import UsageError
 from deb_mock.layerstore import remove_tree
 from deb_mock.services import RootServices
-from deb_mock.source_trees import KIND as SOURCE_TREES
 
 #: --scrub kinds handled by the core; plugins add theirs
 CORE_SCRUB_KINDS = ("chroot", "snapshots", "build-deps-cache", "cache", "results", "all")
@@ -68,6 +67,8 @@ def scrub(services: RootServices, kinds: Sequence[str], all_plugins: pluggy.Hook
 
 def _scrub_build_deps(services: RootServices) -> list[str]:
     """The build-deps layers, the tool layers (lintian's) and the unpacked source trees of the config."""
+    from deb_mock.source_trees import KIND as SOURCE_TREES  # its build commands are no start-up's business
+
     removed: list[str] = []
     for kind in ("build-deps", "tool-layers", SOURCE_TREES):
         deps_cache = BuildDepsCache.for_config(services.config, kind)

@@ -446,7 +446,16 @@ class RootServices:
         error. Symbolic links are delivered only with ``links`` (never into a
         result directory, where deb-mock writes its logs afterwards).
         """
-        import tempfile  # outbox runs only
+        with self.staging(target) as (stage, bind):
+            yield bind
+            deliver_tree(stage, destination, links=links)
+
+    @contextlib.contextmanager
+    def staging(self, target: str) -> Iterator[tuple[Path, Bind]]:
+        """A private directory in the root's directory and its bind at ``target``, where root in the root
+        writes as an unprivileged host id (never through an idmapped mount); deleted at the end unless the
+        caller moved it away. A killed run's staging directories go with the next run's leftovers."""
+        import tempfile  # outboxes and kept source trees only
 
         self.paths.top.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix="outbox-", dir=self.paths.top))
@@ -454,8 +463,7 @@ class RootServices:
             id_map = self.id_map()
             if id_map is not None:
                 os.chown(stage, id_map[0], id_map[1])
-            yield Bind(str(stage), target, readonly=False, idmap=False)
-            deliver_tree(stage, destination, links=links)
+            yield stage, Bind(str(stage), target, readonly=False, idmap=False)
         finally:
             remove_tree(stage)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import tempfile
 import time
 from pathlib import Path
 
@@ -145,9 +147,6 @@ def test_a_tool_layer_that_cannot_be_kept_is_named(tmp_path: Path, monkeypatch: 
     cache, so every check installs it again; the user is told why (the build-deps layer is, too)."""
     if Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:
         pytest.fail("this test needs /dev/shm on another file system than pytest's tmp_path")
-    import io
-    import tempfile
-
     with tempfile.TemporaryDirectory(dir="/dev/shm") as cache_topdir:
         stream = io.StringIO()
         services = _services(tmp_path, cache_topdir=cache_topdir)
