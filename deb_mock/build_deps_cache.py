@@ -217,6 +217,8 @@ class BuildDepsCache:
 
     def _remove_if_unused(self, key: str) -> bool:
         """Delete ``key``'s layer unless a build holds it; its record goes in any case."""
+        if not key or "/" in key:
+            raise ValueError(f"not a layer key: {key!r}")
         self._record(key).unlink(missing_ok=True)
         fd = self._lock(key, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if fd is None:
@@ -233,7 +235,10 @@ class BuildDepsCache:
     def _keys(self) -> set[str]:
         if not self.directory.is_dir():
             return set()
-        return {entry.name.split(".", 1)[0] for entry in self.directory.iterdir() if entry.name != ALIASES}
+        # a hidden name is a remote cache's download or upload in progress (".KEY.pull-PID..."), not a layer:
+        # its empty "key" would name the cache directory itself
+        return {entry.name.split(".", 1)[0] for entry in self.directory.iterdir()
+                if entry.name != ALIASES and not entry.name.startswith(".")}
 
     def _expire_aliases(self, everything: bool) -> None:
         """Delete aliases unused for max_age_days or naming no complete layer (all of them: ``everything``)."""

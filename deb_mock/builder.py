@@ -26,7 +26,7 @@ from deb_mock.result import Artifact
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, RootFs, with_run_dir
 from deb_mock.services import Purpose, RootServices
 from deb_mock.source import SourcePackage, read_dsc, verify_signature
-from deb_mock.source_trees import KEPT_TREES, TREE_OUT, copy_in, copy_out_command, tree_cache, tree_key
+from deb_mock.source_trees import TREE_OUT, copy_in, copy_out_command, tree_cache, tree_key
 from deb_mock.stage_runner import StageRunner
 
 #: where --extra-package files appear inside the root while they are copied into EXTRA_REPO
@@ -476,32 +476,36 @@ class PackageBuilder:
 
     def _tree_key(self, context: BuildContext) -> tuple[BuildDepsCache | None, str]:
         """The source-trees cache and the key of this source's tree; no cache when the build's root holds
-        changes of its own already (no cached build-deps layer under it) or lives in RAM."""
+        changes of its own already (no cached build-deps layer under it) or the config keeps no trees."""
         services = self.services
-        if context.deps_lease is None or services.scratch_in_ram or not isinstance(context.root_fs, OverlayRoot):
+        if context.deps_lease is None or services.config.source_trees_kept <= 0:
             return None, ""
         cache = tree_cache(services.config)
         return cache, tree_key(cache, services.store.base_content_id(), context.deps_lease.layer,
-                                      build_commands.unpack_command(context.source),
-                                      services.config.sandbox.environment, context.source.all_files)
+                               build_commands.unpack_command(context.source), services.config.sandbox.environment,
+                               context.source.all_files)
 
     def _keep_source_tree(self, context: BuildContext, cache: BuildDepsCache, key: str) -> None:
-        """Copy the freshly unpacked tree into the cache for the next build of the same source (best effort:
-        a tree that cannot be kept costs that build nothing but the copy)."""
+        """Copy the freshly unpacked tree into the cache for the next build of the same source. Best effort:
+        a tree that cannot be kept (a full disk, say) is a warning, and costs that build only the copy."""
         services = self.services
-        with services.logs.stage("keep-source-tree"), services.staging(TREE_OUT) as (stage, bind):
-            services.checked_run(copy_out_command(), "keep-source-tree", root_fs=context.root_fs,
-                                 mounts=with_run_dir(bind))
-            lease = cache.store(key, stage)
+        try:
+            with services.logs.stage("keep-source-tree"), services.staging(TREE_OUT) as (stage, bind), \
+                    services.logs.sink("keep-source-tree") as sink:
+                returncode = services.run_in_root(copy_out_command(), purpose=Purpose.HELPER, sink=sink,
+                                                  root_fs=context.root_fs, network=False, mounts=with_run_dir(bind))
+                lease = cache.store(key, stage) if returncode == 0 else None
+        except OSError as exc:
+            returncode, lease, cache.refused = -1, None, str(exc)
         if lease is None:
-            if cache.refused:
-                services.console.warn(f"the unpacked source cannot be kept ({cache.refused}): "
-                                      "put cache_topdir on the file system of basedir")
+            if returncode != 0 or cache.refused:
+                why = cache.refused or "the copy failed, see root.log"
+                services.console.warn(f"the unpacked source could not be kept ({why}): the next build unpacks it")
             return
         lease.release()
         services.logs.write_root_log(f"deb-mock: source tree {key} saved")
         try:
-            cache.trim(KEPT_TREES, keep=key)
+            cache.trim(services.config.source_trees_kept, keep=key)
         except OSError as exc:  # another run deleting the same tree, say: the next save trims again
             services.logs.write_root_log(f"deb-mock: trimming the source trees: {exc}")
 

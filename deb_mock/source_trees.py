@@ -18,9 +18,9 @@ out through a staging directory where what root in the root writes gets
 unprivileged host ids, in through a read-only bind. The host only renames the
 staging directory into the cache and, later, deletes it. The trees share the
 build-deps layers' leases, expiry and scrub (:mod:`deb_mock.build_deps_cache`),
-and only the :data:`KEPT_TREES` most recently used are kept: a farm
+and only the ``source_trees_kept`` (8) most recently used are kept: a farm
 that builds each source once must not fill its disk with trees nobody builds
-again.
+again (it sets 0, and saves the copy too).
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, with_run_dir
 
 #: the cache's subdirectory of ``<cache_topdir>/<config>``
 KIND = "source-trees"
-#: how many unpacked trees a config keeps (the least recently used go first)
-KEPT_TREES = 8
 #: where a kept tree appears (read-only) to the copy into a build's root
 TREE_IN = f"{RUN_DIR}/tree"
 #: where the copy out of a build's root writes the tree to keep
@@ -49,7 +47,7 @@ def tree_cache(config: Config) -> BuildDepsCache:
 
 
 def tree_key(cache: BuildDepsCache, base_id: str, deps_layer: Path, unpack: Sequence[str],
-                    environment: Mapping[str, str], files: Sequence[Path]) -> str:
+             environment: Mapping[str, str], files: Sequence[Path]) -> str:
     """The key of the tree that ``unpack`` makes of ``files`` with ``environment`` (the config's, which
     may set DEB_VENDOR or TAR_OPTIONS) over ``deps_layer`` and the base."""
     return cache.key(base_id, ["source tree", f"over {deps_layer.name}", *unpack,

@@ -165,6 +165,8 @@ class Config:
     apt_lists_max_age: int = 60
     #: a build-deps layer not used for this many days is deleted when another is saved; 0: kept for ever
     build_deps_max_age_days: float = 15
+    #: how many unpacked source trees a config keeps for rebuilds (deb_mock.source_trees); 0: none
+    source_trees_kept: int = 8
     #: seconds to wait for a busy root's lock; empty means wait for ever
     lock_timeout: float | None = None
     #: seconds dpkg-buildpackage may run before the build is stopped (exit 11); empty: no limit

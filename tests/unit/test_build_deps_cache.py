@@ -195,3 +195,18 @@ def test_trim_keeps_the_most_recently_used_and_those_in_use(tmp_path: Path) -> N
     assert cache.lookup("held") is None and (cache.directory / "held").is_dir()
     held.release()
     fresh.release()
+
+
+def test_a_remote_caches_transfer_in_progress_is_no_layer(tmp_path: Path) -> None:
+    """A pull's or push's hidden temporary file (".KEY.pull-PID.tar.zst") once read as the key "", whose
+    expiry deleted the whole cache directory, layers in use included."""
+    cache = BuildDepsCache(tmp_path / "cache", max_age_days=1)
+    kept = cache.store("a" * 64, _upper(tmp_path, "upper-a"))
+    assert kept is not None
+    (cache.directory / f".{'b' * 64}.pull-123.tar.zst").write_bytes(b"downloading")
+    second = cache.store("c" * 64, _upper(tmp_path, "upper-c"))  # saving expires what is old or incomplete
+    assert second is not None
+    assert cache.lookup("a" * 64) and cache.lookup("c" * 64)
+    assert (cache.directory / f".{'b' * 64}.pull-123.tar.zst").is_file()
+    kept.release()
+    second.release()
