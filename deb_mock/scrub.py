@@ -2,9 +2,10 @@
 
 The core deletes the root's tree, snapshots, the build-deps layers (with the
 tool layers and the unpacked source trees) and the default result
-directory; plugins delete their own caches through ``debmock_scrub``. Scrubbing asks *every* plugin, enabled or not (a disabled
-plugin's cache can still be scrubbed): the caller passes that plugin set's
-hook relay, composed by the CLI or the API.
+directory; plugins delete their own caches through ``debmock_scrub``.
+Scrubbing asks *every* plugin, enabled or not (a disabled plugin's cache
+can still be scrubbed): the caller passes that plugin set's hook relay,
+composed by the CLI or the API.
 """
 
 from __future__ import annotations
