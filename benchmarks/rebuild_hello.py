@@ -99,7 +99,7 @@ def fetch_hello(work: Path) -> Path:
 def own_time(wall: float, resultdir: Path) -> tuple[float, float]:
     """deb-mock's own part of a build: the wall time minus dpkg-buildpackage and the checkers (result.json);
     and of that, the source unpack (dpkg-source -x, which every builder runs before the build; deb-mock's
-    later runs mount the tree its first run unpacked, see deb_mock.source_trees)."""
+    later runs copy in the tree its first run kept, see deb_mock.source_trees)."""
     durations: dict[str, float] = json.loads((resultdir / "result.json").read_text())["durations"]
     own = wall - sum(float(durations.get(stage, 0.0)) for stage in ("build", "lintian", "autopkgtest", "piuparts"))
     return own, float(durations.get("unpack", 0.0))

@@ -215,6 +215,10 @@ class BuildDepsCache:
         self.expire(keep=key)
         return lease
 
+    def refusal(self, what: str) -> str:
+        """The warning for a ``what`` that store() could not keep (``refused`` says why): the cure is the user's."""
+        return f"the {what} cannot be kept ({self.refused}): put cache_topdir on the file system of basedir"
+
     def _remove_if_unused(self, key: str) -> bool:
         """Delete ``key``'s layer unless a build holds it; its record goes in any case."""
         if not key or "/" in key:

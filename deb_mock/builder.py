@@ -420,8 +420,7 @@ class PackageBuilder:
             return  # a build's upper in RAM (tmpfs plugin) cannot be renamed into the on-disk cache
         context.deps_lease = cache.store(key, services.store.scratch_upper(BUILD_SCRATCH))
         if cache.refused:
-            services.console.warn(f"the build-deps layer cannot be kept ({cache.refused}): "
-                                  "put cache_topdir on the file system of basedir")
+            services.console.warn(cache.refusal("build-deps layer"))
         if context.deps_lease is not None:
             cache.alias(declared, key)
             services.logs.write_root_log(f"deb-mock: build-deps layer {key} saved")
@@ -489,18 +488,21 @@ class PackageBuilder:
         """Copy the freshly unpacked tree into the cache for the next build of the same source. Best effort:
         a tree that cannot be kept (a full disk, say) is a warning, and costs that build only the copy."""
         services = self.services
+        lease, why = None, ""
         try:
             with services.logs.stage("keep-source-tree"), services.staging(TREE_OUT) as (stage, bind), \
                     services.logs.sink("keep-source-tree") as sink:
-                returncode = services.run_in_root(copy_out_command(), purpose=Purpose.HELPER, sink=sink,
-                                                  root_fs=context.root_fs, network=False, mounts=with_run_dir(bind))
-                lease = cache.store(key, stage) if returncode == 0 else None
+                if services.run_in_root(copy_out_command(), purpose=Purpose.HELPER, sink=sink,
+                                        root_fs=context.root_fs, network=False, mounts=with_run_dir(bind)) == 0:
+                    lease = cache.store(key, stage)
+                    why = cache.refusal("unpacked source") if cache.refused else ""
+                else:
+                    why = "the unpacked source could not be copied out (see root.log)"
         except OSError as exc:
-            returncode, lease, cache.refused = -1, None, str(exc)
+            why = f"the unpacked source could not be kept ({exc})"
         if lease is None:
-            if returncode != 0 or cache.refused:
-                why = cache.refused or "the copy failed, see root.log"
-                services.console.warn(f"the unpacked source could not be kept ({why}): the next build unpacks it")
+            if why:  # else another build of the same source kept it meanwhile
+                services.console.warn(f"{why}: the next build unpacks it again")
             return
         lease.release()
         services.logs.write_root_log(f"deb-mock: source tree {key} saved")

@@ -424,8 +424,7 @@ class RootServices:
                 lease = cache.store(key, self.store.scratch_upper(name))
                 if lease is None:
                     if cache.refused:  # else another run saved the same layer meanwhile
-                        self.console.warn(f"the {name} layer cannot be kept ({cache.refused}): every check "
-                                          "installs it again; put cache_topdir on the file system of basedir")
+                        self.console.warn(cache.refusal(f"{name} layer") + " (every check installs it again)")
                     yield scratch
                     return
             yield self.new_scratch(name, lowers=(str(lease.layer), str(self.paths.base)))
