@@ -26,6 +26,7 @@ from deb_mock.errors import RootError, UsageError
 from deb_mock.fileio import TEMP_INFIX, write_atomic
 from deb_mock.names import is_safe_name
 from deb_mock.sandbox.spec import OverlayRoot
+from deb_mock.spread_dirs import UNIQUE_PREFIX, make_spread_directory
 
 STATE_VERSION = 1
 #: where overlayfs keeps whiteout and opaque marks: user.* xattrs (``userxattr``), as every sandbox
@@ -167,7 +168,8 @@ class LayerStore:
         if not self.paths.top.is_dir():
             return
         for entry in self.paths.top.iterdir():
-            if entry.name.startswith(("base.incoming-", "outbox-", self.paths.state_file.name + TEMP_INFIX)):
+            if entry.name.startswith(("base.incoming-", "outbox-", UNIQUE_PREFIX,
+                                       self.paths.state_file.name + TEMP_INFIX)):
                 remove_tree(entry)
         scratch = self.paths.top / "scratch"
         if scratch.is_dir():
@@ -311,7 +313,8 @@ class LayerStore:
         top = self.paths.top / "scratch" / name
         if top.exists():
             remove_tree(top)
-        (top / "upper").mkdir(parents=True, mode=0o755)
+        make_spread_directory(top, 0o755)  # away from the trash's deletions (deb_mock.spread_dirs)
+        (top / "upper").mkdir(mode=0o755)
         (top / "work").mkdir(mode=0o700)
         self.paths.mountpoint.mkdir(mode=0o755, parents=True, exist_ok=True)
         return OverlayRoot(lowers=lowers or (str(self.paths.base),), upper=str(top / "upper"),

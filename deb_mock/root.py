@@ -36,6 +36,7 @@ from deb_mock.names import is_safe_name
 from deb_mock.result import Artifact, RunResult
 from deb_mock.sandbox.spec import RUN_DIR, Bind, Mount, OverlayRoot, with_run_dir
 from deb_mock.services import Purpose, RootIdentity, RootServices
+from deb_mock.spread_dirs import make_spread_directory
 from deb_mock.stage_commands import chosen_hookdir
 
 if TYPE_CHECKING:  # what only builds need is imported by builds (a warm --chroot starts faster)
@@ -194,7 +195,7 @@ class Root:
         self.paths.top.mkdir(parents=True, exist_ok=True)
         self.store.remove_leftovers()
         incoming = self.paths.incoming_base()
-        incoming.mkdir(mode=0o755)
+        make_spread_directory(incoming, 0o755)  # a bootstrap's thousands of files, away from recent deletions
         try:
             self.services.check_architecture()
             import uuid

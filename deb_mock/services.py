@@ -56,6 +56,7 @@ from deb_mock.sandbox.spec import (
     SandboxSpec,
     capability_numbers,
 )
+from deb_mock.spread_dirs import mark_top_of_hierarchy
 
 
 class Purpose(enum.StrEnum):
@@ -457,6 +458,7 @@ class RootServices:
         import tempfile  # outboxes and kept source trees only
 
         self.paths.top.mkdir(parents=True, exist_ok=True)
+        mark_top_of_hierarchy(self.paths.top)  # mkdtemp's unique name puts it in a group of its own there
         stage = Path(tempfile.mkdtemp(prefix="outbox-", dir=self.paths.top))
         try:
             id_map = self.id_map()

@@ -15,7 +15,7 @@ import pytest
 TOP = Path(__file__).resolve().parents[2]
 #: the core's floors, lowest first: a module imports only from its own floor or below
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "names", "fileio", "digests", "resources", "__init__"),
+    ("errors", "names", "fileio", "digests", "resources", "spread_dirs", "__init__"),
     ("config", "sandbox", "apt", "source", "locks", "result", "userns", "foreign_arch", "build_commands",
      "orphans", "logs", "bootstrap", "layerstore", "build_deps_cache", "stage_commands", "check_reports",
      "build_sources", "caller_commands", "aptitude_resolver", "dpkg_status", "remote_cache",

@@ -154,10 +154,26 @@ def test_remove_leftovers(store: LayerStore) -> None:
     (top / "base.incoming-123" / "usr").mkdir(parents=True)
     (top / "base.incoming-456").mkdir()
     (top / "state.json.tmp-789").write_text("{}")
+    (top / ".new-base.incoming-9-10").mkdir()  # killed between make_spread_directory's mkdir and rename
     store.paths.base.mkdir()
     store.write_state({"base": {"x": 1}})
     store.remove_leftovers()
     assert sorted(p.name for p in top.iterdir()) == ["base", "state.json"]
+
+
+def test_scratch_overlay_is_a_fresh_directory_below_a_top_of_hierarchy(store: LayerStore) -> None:
+    from deb_mock.spread_dirs import FS_TOPDIR_FL, inode_flags
+
+    store.paths.base.mkdir(parents=True)
+    first = store.scratch_overlay("build")
+    (Path(first.upper) / "left-over").write_text("x")
+    second = store.scratch_overlay("build")
+    scratch = store.paths.top / "scratch"
+    assert sorted(p.name for p in scratch.iterdir()) == ["build"]
+    assert sorted(p.name for p in (scratch / "build").iterdir()) == ["upper", "work"]
+    assert list(Path(second.upper).iterdir()) == []
+    flags = inode_flags(scratch)
+    assert flags is None or flags & FS_TOPDIR_FL  # where the file system has inode flags, the mark is set
 
 
 def test_remove_leftovers_of_missing_root(tmp_path: Path) -> None:
