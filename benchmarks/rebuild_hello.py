@@ -111,8 +111,9 @@ def journal_caveat(path: Path) -> str | None:
     There, ext4 skips every inode freed in the last 60 s (6 min while its inode table block is dirty) each
     time it creates a file, one lookup per skipped inode: an unpack or a build that comes shortly after
     another tool deleted a tree (sbuild's chroot, cowbuilder's copy, a previous build) takes longer, and by
-    how much depends on the order of the runs, not on the tool. A journalled ext4 (mkfs.ext4's default)
-    has no such check.
+    how much depends on the order of the runs, not on the tool. deb-mock makes a build's upper in a block
+    group of its own (deb_mock.spread_dirs), which avoids most but not all of it. A journalled ext4
+    (mkfs.ext4's default) has no such check.
     """
     device = os.stat(path).st_dev
     name = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}").resolve().name
