@@ -162,7 +162,7 @@ def test_remove_leftovers(store: LayerStore) -> None:
 
 
 def test_scratch_overlay_is_a_fresh_directory_below_a_top_of_hierarchy(store: LayerStore) -> None:
-    from deb_mock.spread_dirs import FS_TOPDIR_FL, inode_flags
+    from deb_mock.spread_dirs import FS_TOPDIR_FL, inode_flags, mark_top_of_hierarchy
 
     store.paths.base.mkdir(parents=True)
     first = store.scratch_overlay("build")
@@ -173,7 +173,10 @@ def test_scratch_overlay_is_a_fresh_directory_below_a_top_of_hierarchy(store: La
     assert sorted(p.name for p in (scratch / "build").iterdir()) == ["upper", "work"]
     assert list(Path(second.upper).iterdir()) == []
     flags = inode_flags(scratch)
-    assert flags is None or flags & FS_TOPDIR_FL  # where the file system has inode flags, the mark is set
+    probe = store.paths.top / "probe"
+    probe.mkdir()
+    if mark_top_of_hierarchy(probe):  # where the file system takes the flag, scratch_overlay has set it
+        assert flags is not None and flags & FS_TOPDIR_FL
 
 
 def test_remove_leftovers_of_missing_root(tmp_path: Path) -> None:
