@@ -196,15 +196,15 @@ def main() -> None:
             times["cowbuilder"].append(timed(["cowbuilder", "--build", "--basepath", str(COW_BASE),
                                               "--buildresult", str(cow_dir), str(dsc)], work))
             outputs["cowbuilder"] = cow_dir
-        print(f"run {index + 1}: " + ", ".join(f"{tool} {values[-1]:.1f}s" for tool, values in times.items()),
-              flush=True)
+        print(f"run {index + 1}: " + ", ".join(f"{tool} {values[-1]:.1f}s" for tool, values in times.items())
+              + f" (deb-mock's own {own['deb-mock'][-1]:.3f}s, in RAM {own['deb-mock-ram'][-1]:.3f}s)", flush=True)
     median = {tool: statistics.median(values) for tool, values in times.items()}
     for tool, values in times.items():
         print(f"{tool:12} min {min(values):6.1f}s  median {median[tool]:6.1f}s  max {max(values):6.1f}s")
     for name, values in own.items():
-        print(f"{name} own time (wall minus dpkg-buildpackage and checkers): min {min(values):.2f}s  "
-              f"median {statistics.median(values):.2f}s  max {max(values):.2f}s (target <= 0.3); of it the "
-              f"source unpack (dpkg-source -x or the cached tree) median {statistics.median(unpack[name]):.2f}s")
+        print(f"{name} own time (wall minus dpkg-buildpackage and checkers): min {min(values):.3f}s  "
+              f"median {statistics.median(values):.3f}s  max {max(values):.3f}s (target <= 0.3); of it the "
+              f"source unpack (dpkg-source -x or the cached tree) median {statistics.median(unpack[name]):.3f}s")
     for ours_name in ("deb-mock", "deb-mock-ram"):
         print(f"ratio {ours_name}/sbuild (medians): {median[ours_name] / median['sbuild']:.2f} (target <= 0.4)")
         if "cowbuilder" in median:
