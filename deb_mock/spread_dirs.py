@@ -31,6 +31,7 @@ import os
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 #: the "top of a directory hierarchy" inode flag (chattr +T)
@@ -53,6 +54,20 @@ FS_IOC_GETFLAGS = _flags_request(1, reads=True)
 FS_IOC_SETFLAGS = _flags_request(2, reads=False)
 
 
+@contextlib.contextmanager
+def _directory(directory: Path) -> Iterator[int | None]:
+    """A descriptor of ``directory`` (no link followed), or None when it cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
 def _get_flags(descriptor: int) -> int:
     flags = bytearray(4)
     fcntl.ioctl(descriptor, FS_IOC_GETFLAGS, flags)
@@ -61,33 +76,25 @@ def _get_flags(descriptor: int) -> int:
 
 def inode_flags(directory: Path) -> int | None:
     """The directory's inode flags (lsattr), or None where the file system has none (no link followed)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        return _get_flags(descriptor)
-    except OSError:
-        return None
-    finally:
-        os.close(descriptor)
+    with _directory(directory) as descriptor:
+        try:
+            return None if descriptor is None else _get_flags(descriptor)
+        except OSError:
+            return None
 
 
 def mark_top_of_hierarchy(directory: Path) -> bool:
     """Set FS_TOPDIR_FL on ``directory`` (no link followed); False where the file system refuses it."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        flags = _get_flags(descriptor)
-        if not flags & FS_TOPDIR_FL:
-            fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, (flags | FS_TOPDIR_FL).to_bytes(4, sys.byteorder))
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
+    with _directory(directory) as descriptor:
+        if descriptor is None:
+            return False
+        try:
+            flags = _get_flags(descriptor)
+            if not flags & FS_TOPDIR_FL:
+                fcntl.ioctl(descriptor, FS_IOC_SETFLAGS, (flags | FS_TOPDIR_FL).to_bytes(4, sys.byteorder))
+            return True
+        except OSError:
+            return False
 
 
 def make_spread_directory(path: Path, mode: int) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -42,9 +44,6 @@ def test_directory_is_made_and_its_parent_marked_where_the_file_system_takes_the
 
 
 def test_the_ioctl_numbers_are_linux_fs_h_ones_on_this_machine() -> None:
-    import os
-    import struct
-
     if struct.calcsize("l") == 8 and os.uname().machine in ("x86_64", "aarch64", "s390x", "riscv64"):
         assert (FS_IOC_GETFLAGS, FS_IOC_SETFLAGS) == (0x80086601, 0x40086602)
     else:  # the other encodings are checked where they run; the nr and type bytes are the same everywhere
